@@ -1,0 +1,11 @@
+//! Authentication: password hashing off the executor, JWT issue/verify, the guard extractor,
+//! and the per-account login throttle.
+
+pub mod extractor;
+pub mod jwt;
+pub mod password;
+pub mod throttle;
+
+pub use extractor::AuthAdmin;
+pub use jwt::{Claims, TokenKeys};
+pub use password::PasswordHasher;

@@ -1,0 +1,96 @@
+//! bcrypt on a bounded pool of blocking threads.
+//!
+//! bcrypt at cost 12 takes a few hundred milliseconds of CPU. Run on the async executor it would
+//! stall every other request on that worker; run on an unbounded blocking pool, a login flood
+//! would queue thousands of hashes. So hashing runs on tokio's blocking pool behind a semaphore
+//! with one permit per worker: at most `BCRYPT_WORKERS` hashes at once, the rest wait their turn
+//! without holding a thread, and reads keep flowing on the executor.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::domain::{LoginPassword, Password};
+
+/// A hash of a random password at the configured cost, verified against when the email is
+/// unknown so that an unknown email costs the same time as a wrong password.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    cost: u32,
+    permits: Arc<Semaphore>,
+    dummy_hash: Arc<String>,
+}
+
+impl PasswordHasher {
+    /// Builds the pool and the dummy hash (one hash at start-up).
+    pub async fn new(cost: u32, workers: usize) -> anyhow::Result<Self> {
+        let dummy: [u8; 16] = rand::random();
+        let dummy_password = format!("{dummy:x?}");
+        let dummy_hash =
+            tokio::task::spawn_blocking(move || bcrypt::hash(dummy_password, cost)).await??;
+        Ok(Self {
+            cost,
+            permits: Arc::new(Semaphore::new(workers.max(1))),
+            dummy_hash: Arc::new(dummy_hash),
+        })
+    }
+
+    /// Hashes a new password.
+    pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
+        let password = password.expose().to_owned();
+        let cost = self.cost;
+        self.run(move || bcrypt::hash(password, cost).map_err(anyhow::Error::from))
+            .await
+    }
+
+    /// Verifies `password` against `hash`; with `None` (unknown account) verifies against the
+    /// dummy hash and returns false, spending the same work.
+    pub async fn verify(
+        &self,
+        password: &LoginPassword,
+        hash: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let known = hash.is_some();
+        let hash = hash.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
+        let password = password.expose().to_owned();
+        let ok = self
+            .run(move || bcrypt::verify(password, &hash).map_err(anyhow::Error::from))
+            .await?;
+        Ok(ok && known)
+    }
+
+    /// Hashes waiting for a free worker (for metrics and benchmarks).
+    pub fn available_workers(&self) -> usize {
+        self.permits.available_permits()
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let _permit = self.permits.acquire().await?;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(job))
+            .instrument(tracing::Span::current())
+            .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_unknown_accounts_never_match() {
+        let hasher = PasswordHasher::new(4, 2).await.unwrap();
+        let pw = Password::parse("correct horse").unwrap();
+        let hash = hasher.hash(&pw).await.unwrap();
+        assert!(hash.starts_with("$2b$04$"));
+        let right = LoginPassword::parse("correct horse").unwrap();
+        let wrong = LoginPassword::parse("wrong horse!").unwrap();
+        assert!(hasher.verify(&right, Some(&hash)).await.unwrap());
+        assert!(!hasher.verify(&wrong, Some(&hash)).await.unwrap());
+        assert!(!hasher.verify(&right, None).await.unwrap());
+    }
+}

@@ -1,0 +1,516 @@
+//! Configuration, read once at start-up from the environment (and `.env`, loaded by `main`).
+//!
+//! Only this module touches the environment. Every variable has a default that makes
+//! `cargo run` work with no set-up; a value that is present but wrong stops start-up with a
+//! [`ConfigError`] naming the variable. [`Config::from_lookup`] takes any key → value function,
+//! so tests build a configuration from a map instead of mutating the process environment.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+/// A start-up error that names the offending variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in {var}: {message}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            var,
+            message: message.into(),
+        }
+    }
+}
+
+/// Bytes that must never be printed: `Debug` shows only the length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps secret bytes.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+    /// The secret bytes, for the one place that needs them (the JWT keys).
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret([redacted; {} bytes])", self.0.len())
+    }
+}
+
+/// Where the service keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// MongoDB (production): `MONGODB_URL` with master database `MASTER_DB_NAME`.
+    Mongo {
+        /// Connection string; may carry credentials, so it is never logged whole.
+        url: Secret,
+        /// The master database that holds `organizations`, `admins` and the tenant collections.
+        db_name: String,
+    },
+    /// The embedded SQLite file at `DATABASE_PATH` (the zero set-up default).
+    Embedded {
+        /// Path of the database file; its directory is created on first run.
+        path: PathBuf,
+    },
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Deployment environment: production refuses unsafe settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// Local work: a missing `SECRET_KEY` is replaced by a random one with a warning.
+    Development,
+    /// `APP_ENV=production`: a strong `SECRET_KEY` is required; demo mode and failpoints are refused.
+    Production,
+}
+
+/// The whole configuration. Built by [`Config::from_env`] or [`Config::from_lookup`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind (`HOST`, default 127.0.0.1).
+    pub host: IpAddr,
+    /// Port to bind (`PORT`, default 8000; 0 picks a free port, as tests do).
+    pub port: u16,
+    /// Which store backs the service.
+    pub store: StoreConfig,
+    /// HMAC key for tokens (`SECRET_KEY`).
+    pub secret_key: Secret,
+    /// True when `SECRET_KEY` was missing and a random key was generated (tokens die on restart).
+    pub secret_key_generated: bool,
+    /// The one JWT algorithm accepted and issued (`ALGORITHM`: HS256, HS384 or HS512).
+    pub algorithm: Algorithm,
+    /// Access token lifetime (`ACCESS_TOKEN_EXPIRE_MINUTES`, default 30).
+    pub access_token_ttl: Duration,
+    /// bcrypt work factor (`BCRYPT_COST`, 4–31, default 12).
+    pub bcrypt_cost: u32,
+    /// Threads hashing passwords at once (`BCRYPT_WORKERS`, default: the number of cores).
+    pub bcrypt_workers: usize,
+    /// Origins allowed by CORS (`CORS_ORIGINS`, comma-separated; empty: no cross-origin access).
+    pub cors_origins: Vec<String>,
+    /// Seeds the original's demo organizations and enables `POST /demo/create-sample-data` (`DEMO_MODE`).
+    pub demo_mode: bool,
+    /// Log format (`LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// Per-client-address request limits (`RATE_LIMITS`, on|off, default on).
+    pub rate_limits: bool,
+    /// Take the client address for rate limits from `X-Forwarded-For` (`TRUST_FORWARDED_FOR`,
+    /// default off; turn on only behind a proxy that sets it, such as Render's).
+    pub trust_forwarded_for: bool,
+    /// Deployment environment (`APP_ENV`).
+    pub app_env: AppEnv,
+    /// Longest a request waits for the store before answering 503 (`STORE_TIMEOUT_SECONDS`, default 2).
+    pub store_timeout: Duration,
+    /// Age after which an unfinished create/rename/delete is considered abandoned by a crashed
+    /// process and finished or undone by the reconciler (`RECONCILE_GRACE_SECONDS`, default 60).
+    pub reconcile_grace: Duration,
+    /// How often the reconciler runs in the background (`RECONCILE_INTERVAL_SECONDS`, default 60).
+    pub reconcile_interval: Duration,
+    /// Login attempts allowed per account per window (`LOGIN_MAX_ATTEMPTS`, default 5).
+    pub login_max_attempts: u32,
+    /// Length of the login throttle window (`LOGIN_WINDOW_SECONDS`, default 900).
+    pub login_window: Duration,
+    /// Test-only crash points (`ORG_SERVICE_FAILPOINTS`, comma-separated names); refused in production.
+    pub failpoints: Vec<String>,
+}
+
+const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads configuration through `lookup` (key → value); empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let app_env = match get("APP_ENV")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("development") | Some("dev") | Some("test") => AppEnv::Development,
+            Some("production") | Some("prod") => AppEnv::Production,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "APP_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ))
+            }
+        };
+
+        let host = match get("HOST") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError::new("HOST", format!("{v:?} is not an IP address")))?,
+        };
+        let port = parse_num::<u16>(&get, "PORT", 8000, 0, u16::MAX)?;
+
+        let store = match get("MONGODB_URL") {
+            Some(url) => {
+                if !(url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")) {
+                    return Err(ConfigError::new(
+                        "MONGODB_URL",
+                        "must start with mongodb:// or mongodb+srv://",
+                    ));
+                }
+                let db_name =
+                    get("MASTER_DB_NAME").unwrap_or_else(|| "master_organization_db".into());
+                validate_db_name(&db_name)?;
+                StoreConfig::Mongo {
+                    url: Secret::new(url),
+                    db_name,
+                }
+            }
+            None => StoreConfig::Embedded {
+                path: PathBuf::from(
+                    get("DATABASE_PATH").unwrap_or_else(|| "data/organizations.db".into()),
+                ),
+            },
+        };
+
+        let (secret_key, secret_key_generated) = match get("SECRET_KEY") {
+            Some(key) => {
+                if app_env == AppEnv::Production && key.len() < MIN_PRODUCTION_SECRET_BYTES {
+                    return Err(ConfigError::new(
+                        "SECRET_KEY",
+                        format!("must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production (try `openssl rand -hex 32`)"),
+                    ));
+                }
+                (Secret::new(key.into_bytes()), false)
+            }
+            None if app_env == AppEnv::Production => {
+                return Err(ConfigError::new(
+                    "SECRET_KEY",
+                    "is required when APP_ENV=production (try `openssl rand -hex 32`)",
+                ))
+            }
+            None => {
+                let bytes: [u8; 32] = rand::random();
+                (Secret::new(bytes.to_vec()), true)
+            }
+        };
+
+        let algorithm = match get("ALGORITHM")
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            None | Some("HS256") => Algorithm::HS256,
+            Some("HS384") => Algorithm::HS384,
+            Some("HS512") => Algorithm::HS512,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "ALGORITHM",
+                    format!("{other:?} is not supported: use HS256, HS384 or HS512"),
+                ))
+            }
+        };
+
+        let minutes = parse_num::<u64>(&get, "ACCESS_TOKEN_EXPIRE_MINUTES", 30, 1, 24 * 60)?;
+        let bcrypt_cost = parse_num::<u32>(&get, "BCRYPT_COST", 12, 4, 31)?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let bcrypt_workers = parse_num::<usize>(&get, "BCRYPT_WORKERS", cores, 1, 256)?;
+
+        let cors_origins = match get("CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(v) => {
+                let origins: Vec<String> = v
+                    .split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect();
+                for origin in &origins {
+                    if origin == "*" {
+                        return Err(ConfigError::new(
+                            "CORS_ORIGINS",
+                            "\"*\" is not allowed: list the origins that may call the API",
+                        ));
+                    }
+                    if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                        || axum::http::HeaderValue::from_str(origin).is_err()
+                    {
+                        return Err(ConfigError::new(
+                            "CORS_ORIGINS",
+                            format!("{origin:?} is not an origin like https://app.example.com"),
+                        ));
+                    }
+                }
+                origins
+            }
+        };
+
+        let demo_mode = parse_bool(&get, "DEMO_MODE", false)?;
+        if demo_mode && app_env == AppEnv::Production {
+            return Err(ConfigError::new(
+                "DEMO_MODE",
+                "demo mode publishes known passwords and is refused when APP_ENV=production",
+            ));
+        }
+
+        let log_format = match get("LOG_FORMAT")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("expected pretty or json, got {other:?}"),
+                ))
+            }
+        };
+
+        let rate_limits = parse_bool(&get, "RATE_LIMITS", true)?;
+        let trust_forwarded_for = parse_bool(&get, "TRUST_FORWARDED_FOR", false)?;
+        let store_timeout =
+            Duration::from_secs(parse_num::<u64>(&get, "STORE_TIMEOUT_SECONDS", 2, 1, 60)?);
+        let reconcile_grace = Duration::from_secs(parse_num::<u64>(
+            &get,
+            "RECONCILE_GRACE_SECONDS",
+            60,
+            0,
+            86_400,
+        )?);
+        let reconcile_interval = Duration::from_secs(parse_num::<u64>(
+            &get,
+            "RECONCILE_INTERVAL_SECONDS",
+            60,
+            1,
+            86_400,
+        )?);
+
+        let login_max_attempts = parse_num::<u32>(&get, "LOGIN_MAX_ATTEMPTS", 5, 1, 1000)?;
+        let login_window = Duration::from_secs(parse_num::<u64>(
+            &get,
+            "LOGIN_WINDOW_SECONDS",
+            900,
+            1,
+            86_400,
+        )?);
+
+        let failpoints: Vec<String> = get("ORG_SERVICE_FAILPOINTS")
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !failpoints.is_empty() && app_env == AppEnv::Production {
+            return Err(ConfigError::new(
+                "ORG_SERVICE_FAILPOINTS",
+                "crash points are for tests and are refused when APP_ENV=production",
+            ));
+        }
+
+        Ok(Self {
+            host,
+            port,
+            store,
+            secret_key,
+            secret_key_generated,
+            algorithm,
+            access_token_ttl: Duration::from_secs(minutes * 60),
+            bcrypt_cost,
+            bcrypt_workers,
+            cors_origins,
+            demo_mode,
+            log_format,
+            rate_limits,
+            trust_forwarded_for,
+            app_env,
+            store_timeout,
+            reconcile_grace,
+            reconcile_interval,
+            login_max_attempts,
+            login_window,
+            failpoints,
+        })
+    }
+}
+
+fn parse_num<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some(raw) = get(var) else {
+        return Ok(default);
+    };
+    let value: T = raw
+        .parse()
+        .map_err(|_| ConfigError::new(var, format!("{raw:?} is not a whole number")))?;
+    if value < min || value > max {
+        return Err(ConfigError::new(
+            var,
+            format!("{value} is out of range {min}..={max}"),
+        ));
+    }
+    Ok(value)
+}
+
+fn parse_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(var).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => Err(ConfigError::new(
+            var,
+            format!("expected on/off (or true/false), got {other:?}"),
+        )),
+    }
+}
+
+fn validate_db_name(name: &str) -> Result<(), ConfigError> {
+    let bad = name.len() > 38
+        || name
+            .chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+    if bad {
+        return Err(ConfigError::new(
+            "MASTER_DB_NAME",
+            "use at most 38 characters of letters, digits, '_' and '-'",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_setup() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.port, 8000);
+        assert_eq!(c.host.to_string(), "127.0.0.1");
+        assert_eq!(
+            c.store,
+            StoreConfig::Embedded {
+                path: "data/organizations.db".into()
+            }
+        );
+        assert!(c.secret_key_generated);
+        assert_eq!(c.secret_key.expose().len(), 32);
+        assert_eq!(c.algorithm, Algorithm::HS256);
+        assert_eq!(c.access_token_ttl, Duration::from_secs(1800));
+        assert_eq!(c.bcrypt_cost, 12);
+        assert!(!c.demo_mode);
+        assert!(c.rate_limits);
+    }
+
+    #[test]
+    fn mongodb_url_selects_mongo_with_default_master_db() {
+        let c = config(&[("MONGODB_URL", "mongodb://localhost:27017")]).unwrap();
+        match c.store {
+            StoreConfig::Mongo { db_name, .. } => assert_eq!(db_name, "master_organization_db"),
+            other => panic!("expected mongo, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("PORT", "eighty")], "PORT"),
+            (&[("PORT", "70000")], "PORT"),
+            (&[("BCRYPT_COST", "3")], "BCRYPT_COST"),
+            (&[("ALGORITHM", "none")], "ALGORITHM"),
+            (&[("ALGORITHM", "RS256")], "ALGORITHM"),
+            (&[("HOST", "localhost:80")], "HOST"),
+            (&[("DEMO_MODE", "maybe")], "DEMO_MODE"),
+            (&[("RATE_LIMITS", "sometimes")], "RATE_LIMITS"),
+            (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+            (&[("CORS_ORIGINS", "*")], "CORS_ORIGINS"),
+            (&[("CORS_ORIGINS", "example.com")], "CORS_ORIGINS"),
+            (&[("MONGODB_URL", "postgres://x")], "MONGODB_URL"),
+            (
+                &[("MONGODB_URL", "mongodb://x"), ("MASTER_DB_NAME", "a.b")],
+                "MASTER_DB_NAME",
+            ),
+            (
+                &[("ACCESS_TOKEN_EXPIRE_MINUTES", "0")],
+                "ACCESS_TOKEN_EXPIRE_MINUTES",
+            ),
+            (&[("APP_ENV", "staging")], "APP_ENV"),
+        ];
+        for (pairs, var) in cases {
+            let err = config(pairs).expect_err(&format!("{pairs:?} should be refused"));
+            assert_eq!(err.var, *var, "{pairs:?}");
+            assert!(err.to_string().contains(var));
+        }
+    }
+
+    #[test]
+    fn production_refuses_missing_or_short_secret_and_demo_mode() {
+        let err = config(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(err.var, "SECRET_KEY");
+        let err = config(&[("APP_ENV", "production"), ("SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(err.var, "SECRET_KEY");
+        let long = "k".repeat(32);
+        let ok = config(&[("APP_ENV", "production"), ("SECRET_KEY", &long)]).unwrap();
+        assert!(!ok.secret_key_generated);
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", &long),
+            ("DEMO_MODE", "true"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "DEMO_MODE");
+    }
+
+    #[test]
+    fn secret_debug_hides_the_key() {
+        let s = Secret::new(b"super-secret-value".to_vec());
+        assert!(!format!("{s:?}").contains("super"));
+    }
+}

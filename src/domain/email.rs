@@ -1,0 +1,63 @@
+//! Admin email addresses.
+
+use validator::ValidateEmail;
+
+use super::Invalid;
+
+/// Longest address accepted (RFC 5321's path limit).
+pub const MAX_EMAIL_BYTES: usize = 254;
+
+/// A syntactically valid email, lower-cased: addresses compare case-insensitively, so the
+/// service stores and indexes one form only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// Trims, lower-cases and checks the address.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err(Invalid::new("missing", "email must not be empty"));
+        }
+        if email.len() > MAX_EMAIL_BYTES {
+            return Err(Invalid::new(
+                "string_too_long",
+                format!("email must be at most {MAX_EMAIL_BYTES} bytes"),
+            ));
+        }
+        if email.chars().any(char::is_control) || !email.validate_email() {
+            return Err(Invalid::new(
+                "value_error",
+                "email is not a valid email address",
+            ));
+        }
+        Ok(Self(email))
+    }
+
+    /// The normalized address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized() {
+        assert_eq!(
+            Email::parse(" Admin@Acme.COM ").unwrap().as_str(),
+            "admin@acme.com"
+        );
+    }
+
+    #[test]
+    fn bad_emails_are_refused() {
+        for bad in ["", "plain", "a@", "@b.com", "a b@c.com", "a@b\u{0}.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(Email::parse(&long).is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! Domain types, parsed once at the edge ("parse, don't validate").
+//!
+//! Handlers turn request bodies into these types; everything below the handlers (storage,
+//! tokens) takes only these, so an unchecked name, email or password cannot reach the store.
+//! In particular [`OrgName`] is the only source of tenant collection names.
+
+mod email;
+mod org_name;
+mod organization;
+mod password;
+
+pub use email::Email;
+pub use org_name::{is_tenant_collection, OrgName};
+pub use organization::{new_id, Admin, NewOrganization, Organization};
+pub use password::{LoginPassword, Password};
+
+/// Why a value was refused: the rule it broke, phrased for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    /// FastAPI-style error type, e.g. `string_too_short` or `value_error`.
+    pub kind: &'static str,
+    /// Human-readable rule that was broken.
+    pub message: String,
+}
+
+impl Invalid {
+    pub(crate) fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}

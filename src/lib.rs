@@ -1,0 +1,32 @@
+//! # org-service
+//!
+//! A multi-tenant organization management service: a company signs up an organization with its
+//! admin; the service keeps organization metadata in a master store, gives every tenant its own
+//! collection `org_<slug>`, and lets that admin log in (JWT), rename and delete the organization.
+//!
+//! ## Module map
+//! - [`config`]: configuration from the environment; errors name the variable.
+//! - [`startup`]: [`startup::App`] builds the store, state and router; runs until shutdown.
+//! - [`routes`]: HTTP handlers, one module per resource, each with its OpenAPI annotation.
+//! - [`extract`]: JSON/query extractors that reject with the FastAPI-shaped error envelope.
+//! - [`error`]: [`error::ApiError`], the one place statuses are decided.
+//! - [`domain`]: validated newtypes (`OrgName`, `Email`, `Password`) and records.
+//! - [`auth`]: bcrypt on a bounded pool, JWT keys, the `AuthAdmin` guard, login throttle.
+//! - [`storage`]: the [`storage::Store`] trait and its embedded (SQLite) and MongoDB adapters.
+//! - [`ratelimit`]: per-client-address limits.
+//! - [`failpoint`]: test-only crash points inside multi-step store operations.
+//! - [`telemetry`]: tracing subscriber set-up.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod failpoint;
+pub mod openapi;
+pub mod ratelimit;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,154 @@
+//! The `org-service` binary: parse the command line, load `.env`, read the configuration, and
+//! serve (default), migrate, or seed the demo data.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use org_service::config::Config;
+use org_service::startup::App;
+
+/// Multi-tenant organization management service.
+#[derive(Debug, Parser)]
+#[command(name = "org-service", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Address to bind (overrides HOST).
+    #[arg(long, global = true)]
+    host: Option<String>,
+    /// Port to bind (overrides PORT).
+    #[arg(long, global = true)]
+    port: Option<String>,
+    /// MongoDB connection string (overrides MONGODB_URL); without one, the embedded store is used.
+    #[arg(long, global = true)]
+    mongodb_url: Option<String>,
+    /// Embedded store file (overrides DATABASE_PATH).
+    #[arg(long, global = true)]
+    database_path: Option<String>,
+    /// pretty or json (overrides LOG_FORMAT).
+    #[arg(long, global = true)]
+    log_format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Create tables/indexes, repair interrupted operations, report inconsistencies, then exit.
+    Migrate,
+    /// Create the demo organizations (known passwords!) and exit. Refused in production.
+    SeedDemo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A missing .env is normal; a malformed one is worth a warning.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("warning: ignoring .env: {e}");
+        }
+    }
+    let overrides: HashMap<&str, Option<String>> = HashMap::from([
+        ("HOST", cli.host.clone()),
+        ("PORT", cli.port.clone()),
+        ("MONGODB_URL", cli.mongodb_url.clone()),
+        ("DATABASE_PATH", cli.database_path.clone()),
+        ("LOG_FORMAT", cli.log_format.clone()),
+        (
+            "DEMO_MODE",
+            matches!(cli.command, Some(Command::SeedDemo)).then(|| "true".to_owned()),
+        ),
+    ]);
+    let config = match Config::from_lookup(|key| {
+        overrides
+            .get(key)
+            .cloned()
+            .flatten()
+            .or_else(|| std::env::var(key).ok())
+    }) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("org-service: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    org_service::telemetry::init(config.log_format);
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("org-service: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(config).await,
+            Command::SeedDemo => {
+                // Building the app with DEMO_MODE seeds the sample organizations.
+                let mut config = config;
+                config.port = 0;
+                App::build(config).await.map(drop)
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "org-service failed");
+            eprintln!("org-service: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let failpoints = org_service::failpoint::Failpoints::default();
+    let store = org_service::storage::connect(&config, failpoints).await?;
+    let report = store.reconcile(config.reconcile_grace).await?;
+    for line in &report.repaired {
+        println!("repaired: {line}");
+    }
+    let problems = store.consistency_problems().await?;
+    for p in &problems {
+        println!("inconsistent: {p}");
+    }
+    println!(
+        "migrated {} store: {} repairs, {} inconsistencies left",
+        store.kind(),
+        report.repaired.len(),
+        problems.len()
+    );
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what container hosts send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}

@@ -1,0 +1,271 @@
+//! `/org/*`: create, read, rename and delete organizations.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::OrgResponse;
+use crate::auth::AuthAdmin;
+use crate::domain::{new_id, Email, Invalid, LoginPassword, NewOrganization, OrgName, Password};
+use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
+use crate::extract::{ValidJson, ValidQuery};
+use crate::state::AppState;
+
+/// Body of `POST /org/create`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateOrgRequest {
+    /// 1–100 characters; its slug (lower-cased letters and digits) must be unused.
+    #[schema(example = "Acme Corp")]
+    pub organization_name: String,
+    /// The admin's email; unique, compared case-insensitively.
+    #[schema(example = "admin@acme.com")]
+    pub email: String,
+    /// 8 characters to 72 bytes.
+    #[schema(example = "SecurePass123!", format = Password)]
+    pub password: String,
+}
+
+/// Query of `GET /org/get`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct GetOrgQuery {
+    /// The organization's name (any spelling with the same slug finds it).
+    #[param(example = "Acme Corp")]
+    pub organization_name: String,
+}
+
+/// Body of `PUT /org/update`: the new name plus the admin's credentials (re-authentication).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateOrgRequest {
+    /// The new name.
+    #[schema(example = "Acme Corporation")]
+    pub organization_name: String,
+    /// The calling admin's email.
+    #[schema(example = "admin@acme.com")]
+    pub email: String,
+    /// The calling admin's current password.
+    #[schema(example = "SecurePass123!", format = Password)]
+    pub password: String,
+}
+
+/// Body of `DELETE /org/delete`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeleteOrgRequest {
+    /// The caller's own organization.
+    #[schema(example = "Acme Corp")]
+    pub organization_name: String,
+}
+
+/// Collects the result of parsing one field into `errors`.
+pub(crate) fn field<T>(
+    errors: &mut Vec<FieldError>,
+    loc: &[&str],
+    r: Result<T, Invalid>,
+) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(FieldError::new(loc, e.kind, e.message));
+            None
+        }
+    }
+}
+
+/// Create an organization and its admin.
+///
+/// Creates the organization, its admin account and its tenant collection `org_<slug>`, all or
+/// nothing. Names with the same slug are the same organization (`Acme Corp` = `acme-corp`).
+#[utoipa::path(
+    post, path = "/org/create", tag = "organizations",
+    request_body = CreateOrgRequest,
+    responses(
+        (status = 201, description = "Created", body = OrgResponse),
+        (status = 409, description = "Name (slug) or email already taken", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ValidationErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn create_org(
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<CreateOrgRequest>,
+) -> Result<(StatusCode, Json<OrgResponse>), ApiError> {
+    let mut errors = Vec::new();
+    let name = field(
+        &mut errors,
+        &["body", "organization_name"],
+        OrgName::parse(&body.organization_name),
+    );
+    let email = field(&mut errors, &["body", "email"], Email::parse(&body.email));
+    let password = field(
+        &mut errors,
+        &["body", "password"],
+        Password::parse(&body.password),
+    );
+    let (Some(name), Some(email), Some(password)) = (name, email, password) else {
+        return Err(ApiError::Validation(errors));
+    };
+    // Refuse a taken name before spending a bcrypt hash on it; the store's unique claim below
+    // is what actually guarantees uniqueness under concurrency.
+    if state
+        .store
+        .organization_by_slug(name.slug())
+        .await?
+        .is_some()
+    {
+        return Err(crate::storage::StoreError::Conflict(crate::storage::Taken::Name).into());
+    }
+    let password_hash = state
+        .hasher
+        .hash(&password)
+        .await
+        .map_err(ApiError::Internal)?;
+    let new = NewOrganization {
+        id: new_id(),
+        admin_id: new_id(),
+        name,
+        admin_email: email,
+        password_hash,
+        created_at: Utc::now(),
+    };
+    let org = state.store.create_organization(&new).await?;
+    tracing::info!(organization_id = %org.id, collection = %org.collection_name, "organization created");
+    Ok((StatusCode::CREATED, Json(org.into())))
+}
+
+/// Get an organization by name.
+#[utoipa::path(
+    get, path = "/org/get", tag = "organizations",
+    params(GetOrgQuery),
+    responses(
+        (status = 200, description = "Found", body = OrgResponse),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        (status = 422, description = "Invalid or missing name", body = ValidationErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    )
+)]
+pub async fn get_org(
+    State(state): State<AppState>,
+    ValidQuery(query): ValidQuery<GetOrgQuery>,
+) -> Result<Json<OrgResponse>, ApiError> {
+    let name = OrgName::parse(&query.organization_name)
+        .map_err(|e| ApiError::field(&["query", "organization_name"], e.kind, e.message))?;
+    let org = state
+        .store
+        .organization_by_slug(name.slug())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Organization '{}' not found", name.as_str())))?;
+    Ok(Json(org.into()))
+}
+
+/// Rename the caller's organization.
+///
+/// Needs the admin's token **and** their email and password in the body (re-authentication).
+/// The tenant collection is renamed in place (no document is copied). A name with the same
+/// slug only changes the display name.
+#[utoipa::path(
+    put, path = "/org/update", tag = "organizations",
+    request_body = UpdateOrgRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Renamed", body = OrgResponse),
+        (status = 401, description = "Missing/invalid token or wrong email/password", body = ErrorBody),
+        (status = 409, description = "Name (slug) taken by another organization", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ValidationErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(organization_id = %auth.organization.id))]
+pub async fn update_org(
+    State(state): State<AppState>,
+    auth: AuthAdmin,
+    ValidJson(body): ValidJson<UpdateOrgRequest>,
+) -> Result<Json<OrgResponse>, ApiError> {
+    let mut errors = Vec::new();
+    let name = field(
+        &mut errors,
+        &["body", "organization_name"],
+        OrgName::parse(&body.organization_name),
+    );
+    let email = field(&mut errors, &["body", "email"], Email::parse(&body.email));
+    let password = field(
+        &mut errors,
+        &["body", "password"],
+        LoginPassword::parse(&body.password),
+    );
+    let (Some(name), Some(email), Some(password)) = (name, email, password) else {
+        return Err(ApiError::Validation(errors));
+    };
+    state
+        .throttle
+        .attempt(state.store.as_ref(), auth.admin.email.as_str())
+        .await?;
+    let same_admin = email.as_str() == auth.admin.email;
+    let verified = state
+        .hasher
+        .verify(&password, Some(&auth.admin.password_hash))
+        .await
+        .map_err(ApiError::Internal)?;
+    if !(same_admin && verified) {
+        return Err(ApiError::Unauthorized("Incorrect email or password"));
+    }
+    state
+        .throttle
+        .succeeded(state.store.as_ref(), &auth.admin.email)
+        .await?;
+    let org = state
+        .store
+        .rename_organization(&auth.organization.id, &name, Utc::now())
+        .await?;
+    tracing::info!(collection = %org.collection_name, "organization renamed");
+    Ok(Json(org.into()))
+}
+
+/// Delete the caller's organization.
+///
+/// Removes the organization, its admin and its tenant collection. Tokens of that admin stop
+/// working at once.
+#[utoipa::path(
+    delete, path = "/org/delete", tag = "organizations",
+    request_body = DeleteOrgRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the caller's organization", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ValidationErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(organization_id = %auth.organization.id))]
+pub async fn delete_org(
+    State(state): State<AppState>,
+    auth: AuthAdmin,
+    ValidJson(body): ValidJson<DeleteOrgRequest>,
+) -> Result<StatusCode, ApiError> {
+    let name = OrgName::parse(&body.organization_name)
+        .map_err(|e| ApiError::field(&["body", "organization_name"], e.kind, e.message))?;
+    if name.slug() != auth.organization.slug {
+        return Err(ApiError::Forbidden(
+            "You can only delete your own organization",
+        ));
+    }
+    state
+        .store
+        .delete_organization(&auth.organization.id)
+        .await?;
+    tracing::info!("organization deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,274 @@
+//! Building and running the application.
+//!
+//! [`App::build`] binds the listener (port 0 in tests), connects the store, and assembles the
+//! router; [`App::run_until`] serves until a shutdown future resolves, then drains in-flight
+//! requests. Tests and `main` use exactly the same path.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::{PasswordHasher, TokenKeys};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::failpoint::Failpoints;
+use crate::openapi::ApiDoc;
+use crate::ratelimit::{self, RateLimits};
+use crate::routes::{admin, demo, docs, health, orgs};
+use crate::state::AppState;
+use crate::storage;
+
+/// Largest request body accepted by the JSON endpoints (their bodies are well under 1 KiB).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest a request may take end to end before it is answered with 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A built, bound, not yet serving application.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl App {
+    /// Connects the store, runs migrations and the start-up reconciliation, binds the port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let failpoints = Failpoints::new(config.failpoints.clone());
+        let store = storage::connect(&config, failpoints).await?;
+        let hasher = PasswordHasher::new(config.bcrypt_cost, config.bcrypt_workers).await?;
+        let tokens = TokenKeys::new(
+            &config.secret_key,
+            config.algorithm,
+            config.access_token_ttl,
+        )?;
+        let state = AppState {
+            store,
+            tokens: Arc::new(tokens),
+            hasher,
+            throttle: LoginThrottle {
+                max_attempts: config.login_max_attempts,
+                window: config.login_window,
+            },
+            config: Arc::new(config),
+        };
+
+        let config = &state.config;
+        if config.secret_key_generated {
+            tracing::warn!(
+                "SECRET_KEY is not set: using a random key for this run. Tokens will not survive a restart \
+                 nor work across instances. Set SECRET_KEY (e.g. `openssl rand -hex 32`) for anything but local use."
+            );
+        }
+        match state.store.reconcile(config.reconcile_grace).await {
+            Ok(report) => {
+                for line in report.repaired {
+                    tracing::warn!(repair = %line, "reconciler repaired an interrupted operation");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "start-up reconciliation failed; will retry"),
+        }
+        if config.demo_mode {
+            let seeded = demo::seed(&state)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo seeding: {e}"))?;
+            tracing::warn!(created = ?seeded.created, "DEMO_MODE is on: sample organizations with published passwords exist");
+        }
+
+        let listener = TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
+        let router = router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The shared state (tests reach the store through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let reconciler = tokio::spawn(reconcile_periodically(self.state.clone()));
+        let addr = self.local_addr();
+        tracing::info!(%addr, store = self.state.store.kind(), "org-service listening");
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        reconciler.abort();
+        tracing::info!("org-service stopped");
+        result
+    }
+}
+
+/// Re-runs migrations (until they succeed once, in case the store was down at start-up) and
+/// the reconciler, every `RECONCILE_INTERVAL_SECONDS`.
+async fn reconcile_periodically(state: AppState) {
+    let mut ticker = tokio::time::interval(state.config.reconcile_interval);
+    ticker.tick().await;
+    let mut migrated = false;
+    loop {
+        ticker.tick().await;
+        if !migrated {
+            migrated = state.store.migrate().await.is_ok();
+        }
+        match state.store.reconcile(state.config.reconcile_grace).await {
+            Ok(report) => {
+                for line in report.repaired {
+                    tracing::warn!(repair = %line, "reconciler repaired an interrupted operation");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reconciliation failed; will retry"),
+        }
+    }
+}
+
+/// The full router: API routes (with their OpenAPI document), docs, and middleware.
+pub fn router(state: AppState) -> Router {
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(orgs::create_org))
+        .routes(routes!(orgs::get_org))
+        .routes(routes!(orgs::update_org))
+        .routes(routes!(orgs::delete_org))
+        .routes(routes!(admin::login_admin))
+        .routes(routes!(health::health))
+        .routes(routes!(health::live));
+    if state.config.demo_mode {
+        api = api.routes(routes!(demo::create_sample_data));
+    }
+    let (api, openapi) = api.with_state(state.clone()).split_for_parts();
+
+    let mut api = api
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    if state.config.rate_limits {
+        let limits = Arc::new(RateLimits::new(state.config.trust_forwarded_for));
+        let for_cleanup = Arc::clone(&limits);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                ticker.tick().await;
+                for_cleanup.shrink();
+            }
+        });
+        api = api.layer(middleware::from_fn_with_state(limits, ratelimit::limit));
+    }
+
+    let docs = Router::new()
+        .route("/", get(docs::landing))
+        .route("/redoc", get(docs::redoc))
+        .route("/redoc/redoc.standalone.js", get(docs::redoc_js))
+        .merge(
+            SwaggerUi::new("/docs")
+                .url("/openapi.json", openapi)
+                .config(utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none")),
+        );
+
+    docs.merge(api)
+        .layer(middleware::from_fn(request_timeout))
+        .layer(cors(&state.config))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let request_id = req
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let origins: Vec<HeaderValue> = config
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    // An explicit list only: never "any origin", so credentials can never meet a wildcard.
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(600))
+}
+
+async fn request_timeout(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable("request timed out".into()).into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Not Found".into())
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(crate::error::ErrorBody {
+            detail: "Method Not Allowed".into(),
+        }),
+    )
+        .into_response()
+}

@@ -1,0 +1,563 @@
+//! The embedded store: one SQLite file, no server.
+//!
+//! Every multi-step operation is a single SQLite transaction (DDL included: SQLite's `CREATE`,
+//! `ALTER TABLE … RENAME` and `DROP` are transactional), so a crash at any point leaves either
+//! all of an operation or none of it. Uniqueness lives in `UNIQUE` constraints. The tenant
+//! "collection" is a table `org_<slug>` holding JSON documents; a rename is `ALTER TABLE … RENAME
+//! TO`, which touches only the schema, never the rows.
+//!
+//! rusqlite is synchronous, so every call runs on tokio's blocking pool: writes through the one
+//! writer connection (SQLite allows one writer at a time anyway), reads through a small pool of
+//! reader connections that WAL mode lets run beside the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Transaction};
+
+use super::{AttemptWindow, ReconcileReport, Store, StoreError, Taken};
+use crate::domain::{is_tenant_collection, Admin, NewOrganization, OrgName, Organization};
+use crate::failpoint::Failpoints;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS organizations (
+    id              TEXT PRIMARY KEY,
+    name            TEXT NOT NULL,
+    slug            TEXT NOT NULL UNIQUE,
+    collection_name TEXT NOT NULL UNIQUE,
+    admin_email     TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT
+);
+CREATE TABLE IF NOT EXISTS admins (
+    id              TEXT PRIMARY KEY,
+    email           TEXT NOT NULL UNIQUE,
+    password_hash   TEXT NOT NULL,
+    organization_id TEXT NOT NULL UNIQUE REFERENCES organizations(id) ON DELETE CASCADE,
+    token_version   INTEGER NOT NULL DEFAULT 0,
+    created_at      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_attempts (
+    key          TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL
+);
+";
+
+const MAX_READERS: usize = 8;
+
+/// SQLite-backed [`Store`].
+pub struct EmbeddedStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    failpoints: Failpoints,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the database file and its directory.
+    pub async fn open(path: &Path, failpoints: Failpoints) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        let p = path.clone();
+        let writer = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            let conn = open_connection(&p)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(backend)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
+        Ok(Self {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            failpoints,
+        })
+    }
+
+    /// Runs `f` in a write transaction on the blocking pool.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &Failpoints) -> Result<T, StoreError> + Send + 'static,
+    {
+        let writer = Arc::clone(&self.writer);
+        let failpoints = self.failpoints.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let value = f(&tx, &failpoints)?;
+            tx.commit().map_err(backend)?;
+            Ok(value)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+
+    /// Runs `f` on a reader connection on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(&path)?,
+            };
+            let result = f(&conn);
+            let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < MAX_READERS {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
+    // FULL: a transaction acknowledged to a client survives a crash or power loss.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(backend)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(backend)?;
+    Ok(conn)
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(err, _) = &e {
+        if matches!(
+            err.code,
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked
+        ) {
+            return StoreError::Unavailable(e.to_string());
+        }
+    }
+    StoreError::Backend(e.to_string())
+}
+
+/// Maps a unique-constraint violation to the value it concerns.
+fn conflict_or_backend(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e {
+        if err.code == ErrorCode::ConstraintViolation {
+            if msg.contains("admins.email") {
+                return StoreError::Conflict(Taken::Email);
+            }
+            if msg.contains("organizations.slug") || msg.contains("organizations.collection_name") {
+                return StoreError::Conflict(Taken::Name);
+            }
+        }
+    }
+    backend(e)
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(raw: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
+}
+
+/// Quotes a tenant table name. Names come only from [`OrgName::collection_name`] (letters,
+/// digits, `_`), and the assertion keeps any other caller honest.
+fn quoted(table: &str) -> String {
+    assert!(is_tenant_collection(table), "not a tenant table: {table:?}");
+    format!("\"{table}\"")
+}
+
+const ORG_COLUMNS: &str = "id, name, slug, collection_name, admin_email, created_at, updated_at";
+
+fn org_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Organization> {
+    let updated: Option<String> = row.get(6)?;
+    Ok(Organization {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        slug: row.get(2)?,
+        collection_name: row.get(3)?,
+        admin_email: row.get(4)?,
+        created_at: parse_ts(&row.get::<_, String>(5)?)?,
+        updated_at: updated.as_deref().map(parse_ts).transpose()?,
+    })
+}
+
+const ADMIN_COLUMNS: &str = "id, email, password_hash, organization_id, token_version";
+
+fn admin_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Admin> {
+    Ok(Admin {
+        id: row.get(0)?,
+        email: row.get(1)?,
+        password_hash: row.get(2)?,
+        organization_id: row.get(3)?,
+        token_version: row.get(4)?,
+    })
+}
+
+fn org_by_id(conn: &Connection, id: &str) -> Result<Option<Organization>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?1"),
+        [id],
+        org_from_row,
+    )
+    .optional()
+    .map_err(backend)
+}
+
+fn tenant_tables(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'org\\_%' ESCAPE '\\'")
+        .map_err(backend)?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    Ok(names
+        .into_iter()
+        .filter(|n| is_tenant_collection(n))
+        .collect())
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.write(|tx, _| tx.execute_batch(SCHEMA).map_err(backend))
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+            .await
+    }
+
+    async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
+        let org = Organization {
+            id: new.id.clone(),
+            name: new.name.as_str().to_owned(),
+            slug: new.name.slug().to_owned(),
+            collection_name: new.name.collection_name(),
+            admin_email: new.admin_email.as_str().to_owned(),
+            created_at: new.created_at,
+            updated_at: None,
+        };
+        let admin_id = new.admin_id.clone();
+        let hash = new.password_hash.clone();
+        let created = org.clone();
+        self.write(move |tx, fp| {
+            tx.execute(
+                "INSERT INTO organizations (id, name, slug, collection_name, admin_email, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![org.id, org.name, org.slug, org.collection_name, org.admin_email, ts(org.created_at)],
+            )
+            .map_err(conflict_or_backend)?;
+            fp.hit("create.after_claim");
+            fp.hit("create.after_organization");
+            tx.execute(
+                "INSERT INTO admins (id, email, password_hash, organization_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![admin_id, org.admin_email, hash, org.id, ts(org.created_at)],
+            )
+            .map_err(conflict_or_backend)?;
+            fp.hit("create.after_admin");
+            tx.execute_batch(&format!(
+                "CREATE TABLE {} (id INTEGER PRIMARY KEY, document TEXT NOT NULL)",
+                quoted(&org.collection_name)
+            ))
+            .map_err(backend)?;
+            fp.hit("create.after_collection");
+            Ok(())
+        })
+        .await?;
+        Ok(created)
+    }
+
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError> {
+        let slug = slug.to_owned();
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE slug = ?1"),
+                [slug],
+                org_from_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn organization_by_id(&self, id: &str) -> Result<Option<Organization>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| org_by_id(conn, &id)).await
+    }
+
+    async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>, StoreError> {
+        let email = email.to_owned();
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE email = ?1"),
+                [email],
+                admin_from_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn admin_by_id(&self, id: &str) -> Result<Option<Admin>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE id = ?1"),
+                [id],
+                admin_from_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn rename_organization(
+        &self,
+        id: &str,
+        new_name: &OrgName,
+        at: DateTime<Utc>,
+    ) -> Result<Organization, StoreError> {
+        let id = id.to_owned();
+        let new_name = new_name.clone();
+        self.write(move |tx, fp| {
+            let current = org_by_id(tx, &id)?.ok_or(StoreError::NotFound)?;
+            let new_collection = new_name.collection_name();
+            tx.execute(
+                "UPDATE organizations SET name = ?2, slug = ?3, collection_name = ?4, updated_at = ?5 WHERE id = ?1",
+                params![id, new_name.as_str(), new_name.slug(), new_collection, ts(at)],
+            )
+            .map_err(conflict_or_backend)?;
+            fp.hit("rename.after_claim");
+            fp.hit("rename.after_mark");
+            if current.collection_name != new_collection {
+                tx.execute_batch(&format!(
+                    "ALTER TABLE {} RENAME TO {}",
+                    quoted(&current.collection_name),
+                    quoted(&new_collection)
+                ))
+                .map_err(backend)?;
+            }
+            fp.hit("rename.after_collection");
+            fp.hit("rename.after_update");
+            org_by_id(tx, &id)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn delete_organization(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |tx, fp| {
+            let Some(org) = org_by_id(tx, &id)? else {
+                return Ok(false);
+            };
+            fp.hit("delete.after_mark");
+            tx.execute("DELETE FROM admins WHERE organization_id = ?1", [&id])
+                .map_err(backend)?;
+            fp.hit("delete.after_admin");
+            tx.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {}",
+                quoted(&org.collection_name)
+            ))
+            .map_err(backend)?;
+            fp.hit("delete.after_collection");
+            tx.execute("DELETE FROM organizations WHERE id = ?1", [&id])
+                .map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn reconcile(&self, grace: Duration) -> Result<ReconcileReport, StoreError> {
+        // Transactions leave nothing half-made; what is left to do is expiring throttle records
+        // and dropping tenant tables no organization owns (only a hand-edited file has those).
+        let cutoff =
+            Utc::now().timestamp() - i64::try_from(grace.as_secs().max(3600)).unwrap_or(i64::MAX);
+        self.write(move |tx, _| {
+            let mut report = ReconcileReport::default();
+            tx.execute(
+                "DELETE FROM login_attempts WHERE window_start < ?1",
+                [cutoff],
+            )
+            .map_err(backend)?;
+            for table in tenant_tables(tx)? {
+                let owned: bool = tx
+                    .query_row(
+                        "SELECT EXISTS(SELECT 1 FROM organizations WHERE collection_name = ?1)",
+                        [&table],
+                        |r| r.get(0),
+                    )
+                    .map_err(backend)?;
+                if !owned {
+                    tx.execute_batch(&format!("DROP TABLE {}", quoted(&table)))
+                        .map_err(backend)?;
+                    report
+                        .repaired
+                        .push(format!("dropped orphan table {table}"));
+                }
+            }
+            Ok(report)
+        })
+        .await
+    }
+
+    async fn consistency_problems(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| {
+            let mut problems = Vec::new();
+            let mut stmt = conn
+                .prepare(
+                    "SELECT o.id, o.collection_name, (SELECT COUNT(*) FROM admins a WHERE a.organization_id = o.id) FROM organizations o",
+                )
+                .map_err(backend)?;
+            let orgs = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let tables = tenant_tables(conn)?;
+            for (id, collection, admins) in &orgs {
+                if *admins != 1 {
+                    problems.push(format!("organization {id} has {admins} admins"));
+                }
+                if !tables.contains(collection) {
+                    problems.push(format!("organization {id} has no table {collection}"));
+                }
+            }
+            for table in &tables {
+                if !orgs.iter().any(|(_, c, _)| c == table) {
+                    problems.push(format!("orphan table {table}"));
+                }
+            }
+            let orphans: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM admins WHERE organization_id NOT IN (SELECT id FROM organizations)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if orphans > 0 {
+                problems.push(format!("{orphans} orphan admins"));
+            }
+            Ok(problems)
+        })
+        .await
+    }
+
+    async fn count_organizations(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM organizations", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn insert_tenant_documents(
+        &self,
+        org: &Organization,
+        documents: Vec<serde_json::Value>,
+    ) -> Result<u64, StoreError> {
+        let table = quoted(&org.collection_name);
+        self.write(move |tx, _| {
+            let mut stmt = tx
+                .prepare(&format!("INSERT INTO {table} (document) VALUES (?1)"))
+                .map_err(|e| match &e {
+                    rusqlite::Error::SqliteFailure(_, Some(msg))
+                        if msg.contains("no such table") =>
+                    {
+                        StoreError::NotFound
+                    }
+                    _ => backend(e),
+                })?;
+            for doc in &documents {
+                stmt.execute([doc.to_string()]).map_err(backend)?;
+            }
+            Ok(documents.len() as u64)
+        })
+        .await
+    }
+
+    async fn count_tenant_documents(&self, org: &Organization) -> Result<u64, StoreError> {
+        let table = quoted(&org.collection_name);
+        self.read(move |conn| {
+            conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn register_login_attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<AttemptWindow, StoreError> {
+        let key = key.to_owned();
+        let now_s = now.timestamp();
+        let cutoff = now_s - i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+        self.write(move |tx, _| {
+            let (attempts, start): (i64, i64) = tx
+                .query_row(
+                    "INSERT INTO login_attempts (key, window_start, attempts) VALUES (?1, ?2, 1)
+                     ON CONFLICT(key) DO UPDATE SET
+                        attempts = CASE WHEN window_start <= ?3 THEN 1 ELSE attempts + 1 END,
+                        window_start = CASE WHEN window_start <= ?3 THEN ?2 ELSE window_start END
+                     RETURNING attempts, window_start",
+                    params![key, now_s, cutoff],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(backend)?;
+            Ok(AttemptWindow {
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                window_start: DateTime::from_timestamp(start, 0).unwrap_or(now),
+            })
+        })
+        .await
+    }
+
+    async fn clear_login_attempts(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.write(move |tx, _| {
+            tx.execute("DELETE FROM login_attempts WHERE key = ?1", [key])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+}

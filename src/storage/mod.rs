@@ -1,0 +1,162 @@
+//! Storage: one trait that speaks the domain, two adapters.
+//!
+//! Handlers talk to [`Store`] only; they never see a driver type, a table or a collection
+//! handle. Each adapter translates its backend's errors into [`StoreError`] itself: a unique
+//! violation becomes [`StoreError::Conflict`], an absent record `Ok(None)`, everything else
+//! [`StoreError::Unavailable`] (the store cannot be reached: 503) or [`StoreError::Backend`].
+//!
+//! - [`embedded::EmbeddedStore`]: a single SQLite file; every operation is one transaction.
+//! - [`mongo::MongoStore`]: MongoDB (or FerretDB) without transactions: ordered idempotent
+//!   steps, claimed by inserting reservation documents, finished or undone by a reconciler.
+//!
+//! See ARCHITECTURE.md for the data model on each store and the consistency argument.
+
+pub mod embedded;
+pub mod mongo;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, StoreConfig};
+use crate::domain::{Admin, NewOrganization, OrgName, Organization};
+use crate::failpoint::Failpoints;
+
+/// Which unique value a write collided with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Another organization has the same slug.
+    Name,
+    /// Another admin has the same email.
+    Email,
+}
+
+/// What can go wrong in a store, in domain terms.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is already taken.
+    #[error("{0:?} already taken")]
+    Conflict(Taken),
+    /// The record to change no longer exists.
+    #[error("not found")]
+    NotFound,
+    /// The store could not be reached in time: callers answer 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Any other failure, with context for the log.
+    #[error("store error: {0}")]
+    Backend(String),
+}
+
+/// Outcome of one login attempt against the per-account throttle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptWindow {
+    /// Attempts counted in the current window, this one included.
+    pub attempts: u32,
+    /// When the current window started.
+    pub window_start: DateTime<Utc>,
+}
+
+/// What a reconciler pass repaired.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Interrupted operations finished or undone, one line each.
+    pub repaired: Vec<String>,
+}
+
+/// The service's persistence, in domain terms. Implementations must be safe to share between
+/// tasks and, for MongoDB, between service instances on one database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Short name for logs and metrics ("embedded" or "mongodb").
+    fn kind(&self) -> &'static str;
+
+    /// Creates tables/indexes if missing. Idempotent; run at every start-up.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Cheap round trip proving the store answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates the organization, its admin and its tenant collection, all or nothing.
+    /// A taken slug or email is [`StoreError::Conflict`].
+    async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError>;
+
+    /// The (fully created) organization with this slug.
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError>;
+
+    /// The (fully created) organization with this id.
+    async fn organization_by_id(&self, id: &str) -> Result<Option<Organization>, StoreError>;
+
+    /// The admin with this normalized email, if its organization is fully created.
+    async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>, StoreError>;
+
+    /// The admin with this id, if its organization is fully created.
+    async fn admin_by_id(&self, id: &str) -> Result<Option<Admin>, StoreError>;
+
+    /// Renames the organization, moving its tenant collection when the slug changes (a rename
+    /// of the collection, never a copy). A taken slug is a conflict; a vanished org `NotFound`.
+    async fn rename_organization(
+        &self,
+        id: &str,
+        new_name: &OrgName,
+        at: DateTime<Utc>,
+    ) -> Result<Organization, StoreError>;
+
+    /// Removes the organization, its admin and its tenant collection. `Ok(false)` if absent.
+    async fn delete_organization(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Finishes or undoes operations interrupted more than `grace` ago, and removes expired
+    /// throttle records. Safe to run at any time, from any number of instances.
+    async fn reconcile(&self, grace: Duration) -> Result<ReconcileReport, StoreError>;
+
+    /// Lists every inconsistency between organizations, admins, tenant collections and
+    /// reservations (empty when consistent). Used by tests and `org-service migrate`.
+    async fn consistency_problems(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Number of fully created organizations.
+    async fn count_organizations(&self) -> Result<u64, StoreError>;
+
+    /// Adds JSON documents to the organization's tenant collection (demo data, tests, benchmarks).
+    async fn insert_tenant_documents(
+        &self,
+        org: &Organization,
+        documents: Vec<serde_json::Value>,
+    ) -> Result<u64, StoreError>;
+
+    /// Number of documents in the organization's tenant collection.
+    async fn count_tenant_documents(&self, org: &Organization) -> Result<u64, StoreError>;
+
+    /// Atomically counts one login attempt for `key` in a window of length `window`; a window
+    /// older than that restarts at one. Concurrent attempts each get a distinct count.
+    async fn register_login_attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<AttemptWindow, StoreError>;
+
+    /// Forgets the attempts counted for `key` (after a successful login).
+    async fn clear_login_attempts(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Connects the store chosen by the configuration and runs its migrations.
+pub async fn connect(config: &Config, failpoints: Failpoints) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match &config.store {
+        StoreConfig::Embedded { path } => {
+            Arc::new(embedded::EmbeddedStore::open(path, failpoints).await?)
+        }
+        StoreConfig::Mongo { url, db_name } => Arc::new(
+            mongo::MongoStore::connect(
+                std::str::from_utf8(url.expose())?,
+                db_name,
+                config.store_timeout,
+                failpoints,
+            )
+            .await?,
+        ),
+    };
+    store.migrate().await?;
+    Ok(store)
+}

@@ -1,0 +1,1036 @@
+//! The MongoDB store (production; tested against FerretDB).
+//!
+//! Neither a standalone `mongod` nor FerretDB has transactions, so each multi-step operation is
+//! a sequence of idempotent steps whose order makes every intermediate state recognisable:
+//!
+//! - **Claims.** A unique value is taken by *inserting* a document into `reservations` whose
+//!   `_id` is `slug:<slug>` or `email:<email>` (insert-time duplicate keys are reported as
+//!   code 11000 by MongoDB and FerretDB alike; update-time ones are not on FerretDB). The unique
+//!   indexes on `organizations.slug` and `admins.email` back the claims up.
+//! - **States.** An organization document is `creating` until its admin and collection exist,
+//!   then `active`; a delete first marks it `deleting`; a rename records `pending` (the target
+//!   name) before moving the collection. Reads only ever see `active` organizations.
+//! - **Reconciler.** [`Store::reconcile`] undoes `creating` organizations older than the grace
+//!   period, finishes `deleting` ones and pending renames, and removes reservations, admins and
+//!   tenant collections that nothing owns. It runs at start-up and periodically, on every
+//!   instance; every step is idempotent, so instances racing on it agree.
+//!
+//! Every call is bounded by the store timeout and maps "cannot reach the server" to
+//! [`StoreError::Unavailable`], which the API answers with 503.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, Database, IndexModel};
+
+use super::{AttemptWindow, ReconcileReport, Store, StoreError, Taken};
+use crate::domain::{is_tenant_collection, Admin, NewOrganization, OrgName, Organization};
+use crate::failpoint::Failpoints;
+
+const ORGS: &str = "organizations";
+const ADMINS: &str = "admins";
+const RESERVATIONS: &str = "reservations";
+const LOGIN_ATTEMPTS: &str = "login_attempts";
+
+const DUPLICATE_KEY: i32 = 11000;
+const NAMESPACE_NOT_FOUND: i32 = 26;
+const NAMESPACE_EXISTS: i32 = 48;
+
+const STATE_CREATING: &str = "creating";
+const STATE_ACTIVE: &str = "active";
+const STATE_DELETING: &str = "deleting";
+
+/// MongoDB-backed [`Store`].
+pub struct MongoStore {
+    client: Client,
+    db: Database,
+    timeout: Duration,
+    failpoints: Failpoints,
+}
+
+impl MongoStore {
+    /// Builds a client for `url` (the driver connects lazily, at the first operation).
+    pub async fn connect(
+        url: &str,
+        db_name: &str,
+        timeout: Duration,
+        failpoints: Failpoints,
+    ) -> Result<Self, StoreError> {
+        let mut options = ClientOptions::parse(url)
+            .await
+            .map_err(|e| StoreError::Backend(format!("MONGODB_URL: {e}")))?;
+        options.app_name.get_or_insert_with(|| "org-service".into());
+        // Fail fast when the server is gone, and notice quickly when it is back.
+        options.server_selection_timeout.get_or_insert(timeout);
+        options.connect_timeout.get_or_insert(timeout);
+        options.heartbeat_freq.get_or_insert(Duration::from_secs(2));
+        let client = Client::with_options(options)
+            .map_err(|e| StoreError::Backend(format!("MONGODB_URL: {e}")))?;
+        let db = client.database(db_name);
+        Ok(Self {
+            client,
+            db,
+            timeout,
+            failpoints,
+        })
+    }
+
+    fn orgs(&self) -> Collection<Document> {
+        self.db.collection(ORGS)
+    }
+    fn admins(&self) -> Collection<Document> {
+        self.db.collection(ADMINS)
+    }
+    fn reservations(&self) -> Collection<Document> {
+        self.db.collection(RESERVATIONS)
+    }
+    fn attempts(&self) -> Collection<Document> {
+        self.db.collection(LOGIN_ATTEMPTS)
+    }
+
+    /// Bounds one driver call by the store timeout and translates its error.
+    async fn run<T>(
+        &self,
+        what: &str,
+        fut: impl IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, fut.into_future()).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(translate(what, &e)),
+            Err(_) => Err(StoreError::Unavailable(format!("{what}: timed out"))),
+        }
+    }
+
+    /// Inserts a reservation; `Ok(false)` when the value is already reserved.
+    async fn claim(&self, key: &str, org_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let res = self
+            .run(
+                "claim",
+                self.reservations().insert_one(doc! {
+                    "_id": key, "organization_id": org_id, "created_at": bson_time(now),
+                }),
+            )
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => {
+                // Already ours (a retried step) counts as claimed.
+                let owner = self
+                    .run("claim", self.reservations().find_one(doc! { "_id": key }))
+                    .await?;
+                Ok(owner.is_some_and(|d| d.get_str("organization_id").ok() == Some(org_id)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn release(&self, key: &str, org_id: &str) -> Result<(), StoreError> {
+        self.run(
+            "release",
+            self.reservations()
+                .delete_one(doc! { "_id": key, "organization_id": org_id }),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn create_collection(&self, name: &str) -> Result<(), StoreError> {
+        match self
+            .run("create collection", self.db.create_collection(name))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::Backend(msg)) if msg.contains(&format!("code {NAMESPACE_EXISTS}")) => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn drop_collection(&self, name: &str) -> Result<(), StoreError> {
+        if !is_tenant_collection(name) {
+            return Err(StoreError::Backend(format!("refusing to drop {name:?}")));
+        }
+        match self
+            .run(
+                "drop collection",
+                self.db.collection::<Document>(name).drop(),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::Backend(msg))
+                if msg.contains(&format!("code {NAMESPACE_NOT_FOUND}")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `renameCollection`, idempotent: a source already gone with the target present is done.
+    async fn rename_collection(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        let db = self.db.name();
+        let command = doc! {
+            "renameCollection": format!("{db}.{from}"),
+            "to": format!("{db}.{to}"),
+        };
+        let admin = self.client.database("admin");
+        match self
+            .run("rename collection", admin.run_command(command))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StoreError::Backend(msg))
+                if msg.contains(&format!("code {NAMESPACE_NOT_FOUND}")) =>
+            {
+                if self.tenant_collections().await?.iter().any(|c| c == to) {
+                    Ok(())
+                } else {
+                    // Neither exists: recreate the target so the organization has its collection.
+                    self.create_collection(to).await
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn tenant_collections(&self) -> Result<Vec<String>, StoreError> {
+        let names = self
+            .run("list collections", self.db.list_collection_names())
+            .await?;
+        Ok(names
+            .into_iter()
+            .filter(|n| is_tenant_collection(n))
+            .collect())
+    }
+
+    /// Removes every trace of an organization. Each step is idempotent.
+    async fn purge(&self, org: &Document) -> Result<(), StoreError> {
+        let id = org.get_str("_id").unwrap_or_default().to_owned();
+        self.run(
+            "delete admins",
+            self.admins().delete_many(doc! { "organization_id": &id }),
+        )
+        .await?;
+        self.failpoints.reached("delete.after_admin").await;
+        for collection in owned_collections(org) {
+            self.drop_collection(&collection).await?;
+        }
+        self.failpoints.reached("delete.after_collection").await;
+        self.run(
+            "delete reservations",
+            self.reservations()
+                .delete_many(doc! { "organization_id": &id }),
+        )
+        .await?;
+        self.run(
+            "delete organization",
+            self.orgs().delete_one(doc! { "_id": &id }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Drops the collection of a half-created organization only if its slug is still ours.
+    async fn undo_create(&self, org: &Document) -> Result<(), StoreError> {
+        let id = org.get_str("_id").unwrap_or_default();
+        let slug = org.get_str("slug").unwrap_or_default();
+        let ours = self
+            .run(
+                "find reservation",
+                self.reservations()
+                    .find_one(doc! { "_id": format!("slug:{slug}"), "organization_id": id }),
+            )
+            .await?
+            .is_some();
+        if !ours {
+            // Someone else holds the slug: leave their collection alone.
+            let mut org = org.clone();
+            org.remove("collection_name");
+            return self.purge(&org).await;
+        }
+        self.purge(org).await
+    }
+
+    /// Moves a marked rename forward to completion. Idempotent.
+    async fn finish_rename(&self, org: &Document) -> Result<Option<Document>, StoreError> {
+        let id = org.get_str("_id").unwrap_or_default().to_owned();
+        let Ok(pending) = org.get_document("pending") else {
+            return Ok(Some(org.clone()));
+        };
+        let old_slug = org.get_str("slug").unwrap_or_default().to_owned();
+        let from = org
+            .get_str("collection_name")
+            .unwrap_or_default()
+            .to_owned();
+        let to = pending
+            .get_str("collection_name")
+            .unwrap_or_default()
+            .to_owned();
+        if from != to {
+            self.rename_collection(&from, &to).await?;
+        }
+        self.failpoints.reached("rename.after_collection").await;
+        let updated = self
+            .run(
+                "finish rename",
+                self.orgs()
+                    .find_one_and_update(
+                        doc! { "_id": &id, "state": STATE_ACTIVE, "pending": { "$exists": true } },
+                        doc! {
+                            "$set": {
+                                "name": pending.get_str("name").unwrap_or_default(),
+                                "slug": pending.get_str("slug").unwrap_or_default(),
+                                "collection_name": &to,
+                                "updated_at": pending.get("at").cloned().unwrap_or(Bson::Null),
+                            },
+                            "$unset": { "pending": "" },
+                        },
+                    )
+                    .return_document(mongodb::options::ReturnDocument::After),
+            )
+            .await?;
+        self.failpoints.reached("rename.after_update").await;
+        if pending.get_str("slug").unwrap_or_default() != old_slug {
+            self.release(&format!("slug:{old_slug}"), &id).await?;
+        }
+        Ok(updated)
+    }
+
+    async fn active_org(&self, filter: Document) -> Result<Option<Organization>, StoreError> {
+        let mut filter = filter;
+        filter.insert("state", STATE_ACTIVE);
+        self.run("find organization", self.orgs().find_one(filter))
+            .await?
+            .map(|d| org_from_doc(&d))
+            .transpose()
+    }
+
+    async fn admin_of_active_org(&self, filter: Document) -> Result<Option<Admin>, StoreError> {
+        let Some(doc) = self
+            .run("find admin", self.admins().find_one(filter))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let admin = admin_from_doc(&doc)?;
+        let active = self
+            .run(
+                "find organization",
+                self.orgs()
+                    .find_one(doc! { "_id": &admin.organization_id, "state": STATE_ACTIVE }),
+            )
+            .await?
+            .is_some();
+        Ok(active.then_some(admin))
+    }
+}
+
+/// The tenant collections an organization document refers to (current and pending).
+fn owned_collections(org: &Document) -> Vec<String> {
+    let mut names: Vec<String> = org
+        .get_str("collection_name")
+        .ok()
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    if let Ok(pending) = org.get_document("pending") {
+        if let Ok(to) = pending.get_str("collection_name") {
+            if !names.iter().any(|n| n == to) {
+                names.push(to.to_owned());
+            }
+        }
+    }
+    names
+}
+
+fn bson_time(at: DateTime<Utc>) -> BsonDateTime {
+    BsonDateTime::from_millis(at.timestamp_millis())
+}
+
+fn chrono_time(at: BsonDateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or_default()
+}
+
+fn error_code(e: &mongodb::error::Error) -> Option<i32> {
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => Some(c.code),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .and_then(|errs| errs.first())
+            .map(|w| w.code),
+        _ => None,
+    }
+}
+
+/// Driver error → domain error. Duplicate keys become a conflict (the caller knows which
+/// value it was claiming and re-labels it); unreachable servers become `Unavailable`.
+fn translate(what: &str, e: &mongodb::error::Error) -> StoreError {
+    match e.kind.as_ref() {
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. } => {
+            return StoreError::Unavailable(format!("{what}: {e}"));
+        }
+        _ => {}
+    }
+    match error_code(e) {
+        Some(DUPLICATE_KEY) => StoreError::Conflict(Taken::Name),
+        Some(code) => StoreError::Backend(format!("{what}: code {code}: {e}")),
+        None => StoreError::Backend(format!("{what}: {e}")),
+    }
+}
+
+fn field_err(field: &str) -> StoreError {
+    StoreError::Backend(format!("stored document lacks a valid {field:?}"))
+}
+
+fn org_from_doc(d: &Document) -> Result<Organization, StoreError> {
+    let s = |k: &str| d.get_str(k).map(str::to_owned).map_err(|_| field_err(k));
+    Ok(Organization {
+        id: s("_id")?,
+        name: s("name")?,
+        slug: s("slug")?,
+        collection_name: s("collection_name")?,
+        admin_email: s("admin_email")?,
+        created_at: d
+            .get_datetime("created_at")
+            .map(|t| chrono_time(*t))
+            .map_err(|_| field_err("created_at"))?,
+        updated_at: d.get_datetime("updated_at").ok().map(|t| chrono_time(*t)),
+    })
+}
+
+fn admin_from_doc(d: &Document) -> Result<Admin, StoreError> {
+    let s = |k: &str| d.get_str(k).map(str::to_owned).map_err(|_| field_err(k));
+    Ok(Admin {
+        id: s("_id")?,
+        email: s("email")?,
+        password_hash: s("password_hash")?,
+        organization_id: s("organization_id")?,
+        token_version: d
+            .get_i64("token_version")
+            .or_else(|_| d.get_i32("token_version").map(i64::from))
+            .unwrap_or(0),
+    })
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    fn kind(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let unique = |keys: Document, name: &str| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .name(name.to_owned())
+                        .build(),
+                )
+                .build()
+        };
+        let plain = |keys: Document, name: &str| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().name(name.to_owned()).build())
+                .build()
+        };
+        self.run(
+            "create indexes",
+            self.orgs().create_indexes([
+                unique(doc! { "slug": 1 }, "slug_unique"),
+                plain(doc! { "state": 1 }, "state"),
+            ]),
+        )
+        .await?;
+        self.run(
+            "create indexes",
+            self.admins().create_indexes([
+                unique(doc! { "email": 1 }, "email_unique"),
+                plain(doc! { "organization_id": 1 }, "organization_id"),
+            ]),
+        )
+        .await?;
+        self.run(
+            "create indexes",
+            self.reservations()
+                .create_index(plain(doc! { "organization_id": 1 }, "organization_id")),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run("ping", self.db.run_command(doc! { "ping": 1 }))
+            .await
+            .map(drop)
+    }
+
+    async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
+        let org = Organization {
+            id: new.id.clone(),
+            name: new.name.as_str().to_owned(),
+            slug: new.name.slug().to_owned(),
+            collection_name: new.name.collection_name(),
+            admin_email: new.admin_email.as_str().to_owned(),
+            created_at: new.created_at,
+            updated_at: None,
+        };
+        let slug_key = format!("slug:{}", org.slug);
+        let email_key = format!("email:{}", org.admin_email);
+
+        if !self.claim(&slug_key, &org.id, new.created_at).await? {
+            return Err(StoreError::Conflict(Taken::Name));
+        }
+        self.failpoints.reached("create.after_claim").await;
+        match self.claim(&email_key, &org.id, new.created_at).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.release(&slug_key, &org.id).await?;
+                return Err(StoreError::Conflict(Taken::Email));
+            }
+            Err(e) => {
+                let _ = self.release(&slug_key, &org.id).await;
+                return Err(e);
+            }
+        }
+
+        let org_doc = doc! {
+            "_id": &org.id,
+            "name": &org.name,
+            "slug": &org.slug,
+            "collection_name": &org.collection_name,
+            "admin_email": &org.admin_email,
+            "created_at": bson_time(org.created_at),
+            "updated_at": Bson::Null,
+            "state": STATE_CREATING,
+            "since": bson_time(new.created_at),
+        };
+        let steps = async {
+            self.run("insert organization", self.orgs().insert_one(&org_doc))
+                .await?;
+            self.failpoints.reached("create.after_organization").await;
+            self.run(
+                "insert admin",
+                self.admins().insert_one(doc! {
+                    "_id": &new.admin_id,
+                    "email": &org.admin_email,
+                    "password_hash": &new.password_hash,
+                    "organization_id": &org.id,
+                    "token_version": 0_i64,
+                    "created_at": bson_time(new.created_at),
+                }),
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict(Taken::Email),
+                other => other,
+            })?;
+            self.failpoints.reached("create.after_admin").await;
+            self.create_collection(&org.collection_name).await?;
+            self.failpoints.reached("create.after_collection").await;
+            self.run(
+                "activate organization",
+                self.orgs().update_one(
+                    doc! { "_id": &org.id, "state": STATE_CREATING },
+                    doc! { "$set": { "state": STATE_ACTIVE, "since": bson_time(Utc::now()) } },
+                ),
+            )
+            .await?;
+            Ok::<_, StoreError>(())
+        };
+        if let Err(e) = steps.await {
+            // Undo now if we can; if the store is unreachable the reconciler does it later.
+            if let Err(undo) = self.undo_create(&org_doc).await {
+                tracing::warn!(error = %undo, organization_id = %org.id, "undo of failed create deferred to the reconciler");
+            }
+            return Err(e);
+        }
+        Ok(org)
+    }
+
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError> {
+        self.active_org(doc! { "slug": slug }).await
+    }
+
+    async fn organization_by_id(&self, id: &str) -> Result<Option<Organization>, StoreError> {
+        self.active_org(doc! { "_id": id }).await
+    }
+
+    async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>, StoreError> {
+        self.admin_of_active_org(doc! { "email": email }).await
+    }
+
+    async fn admin_by_id(&self, id: &str) -> Result<Option<Admin>, StoreError> {
+        self.admin_of_active_org(doc! { "_id": id }).await
+    }
+
+    async fn rename_organization(
+        &self,
+        id: &str,
+        new_name: &OrgName,
+        at: DateTime<Utc>,
+    ) -> Result<Organization, StoreError> {
+        let current = self
+            .run(
+                "find organization",
+                self.orgs()
+                    .find_one(doc! { "_id": id, "state": STATE_ACTIVE }),
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if current.get_document("pending").is_ok() {
+            // An earlier rename of this organization was interrupted: finish it first.
+            self.finish_rename(&current).await?;
+            return Box::pin(self.rename_organization(id, new_name, at)).await;
+        }
+        let old = org_from_doc(&current)?;
+
+        if old.slug == new_name.slug() {
+            let updated = self
+                .run(
+                    "rename organization",
+                    self.orgs().find_one_and_update(
+                        doc! { "_id": id, "state": STATE_ACTIVE },
+                        doc! { "$set": { "name": new_name.as_str(), "updated_at": bson_time(at) } },
+                    )
+                    .return_document(mongodb::options::ReturnDocument::After),
+                )
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            return org_from_doc(&updated);
+        }
+
+        let new_key = format!("slug:{}", new_name.slug());
+        if !self.claim(&new_key, id, at).await? {
+            return Err(StoreError::Conflict(Taken::Name));
+        }
+        self.failpoints.reached("rename.after_claim").await;
+        let marked = self
+            .run(
+                "mark rename",
+                self.orgs()
+                    .find_one_and_update(
+                        doc! { "_id": id, "state": STATE_ACTIVE, "pending": { "$exists": false } },
+                        doc! { "$set": { "pending": {
+                            "name": new_name.as_str(),
+                            "slug": new_name.slug(),
+                            "collection_name": new_name.collection_name(),
+                            "at": bson_time(at),
+                        } } },
+                    )
+                    .return_document(mongodb::options::ReturnDocument::After),
+            )
+            .await;
+        let marked = match marked {
+            Ok(Some(doc)) => doc,
+            Ok(None) => {
+                self.release(&new_key, id).await?;
+                return Err(StoreError::NotFound);
+            }
+            Err(e) => {
+                let _ = self.release(&new_key, id).await;
+                return Err(e);
+            }
+        };
+        self.failpoints.reached("rename.after_mark").await;
+        let updated = self
+            .finish_rename(&marked)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        org_from_doc(&updated)
+    }
+
+    async fn delete_organization(&self, id: &str) -> Result<bool, StoreError> {
+        let marked = self
+            .run(
+                "mark delete",
+                self.orgs().find_one_and_update(
+                    doc! { "_id": id, "state": { "$in": [STATE_ACTIVE, STATE_DELETING] } },
+                    doc! { "$set": { "state": STATE_DELETING, "since": bson_time(Utc::now()) } },
+                )
+                .return_document(mongodb::options::ReturnDocument::After),
+            )
+            .await?;
+        let Some(org) = marked else {
+            return Ok(false);
+        };
+        self.failpoints.reached("delete.after_mark").await;
+        self.purge(&org).await?;
+        Ok(true)
+    }
+
+    async fn reconcile(&self, grace: Duration) -> Result<ReconcileReport, StoreError> {
+        let mut report = ReconcileReport::default();
+        let now = Utc::now();
+        let cutoff = bson_time(now - chrono::Duration::from_std(grace).unwrap_or_default());
+
+        // 1. Deletes are finished whatever their age: the organization is already invisible.
+        let deleting: Vec<Document> = self
+            .run("find", async {
+                self.orgs()
+                    .find(doc! { "state": STATE_DELETING })
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        for org in deleting {
+            self.purge(&org).await?;
+            report.repaired.push(format!(
+                "finished delete of {}",
+                org.get_str("_id").unwrap_or("?")
+            ));
+        }
+
+        // 2. Creates abandoned mid-way are undone.
+        let creating: Vec<Document> = self
+            .run("find", async {
+                self.orgs()
+                    .find(doc! { "state": STATE_CREATING, "since": { "$lt": cutoff } })
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        for org in creating {
+            self.undo_create(&org).await?;
+            report.repaired.push(format!(
+                "undid create of {}",
+                org.get_str("_id").unwrap_or("?")
+            ));
+        }
+
+        // 3. Renames abandoned after being marked are rolled forward.
+        let renaming: Vec<Document> = self
+            .run("find", async {
+                self.orgs()
+                    .find(doc! { "state": STATE_ACTIVE, "pending.at": { "$lt": cutoff } })
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        for org in renaming {
+            self.finish_rename(&org).await?;
+            report.repaired.push(format!(
+                "finished rename of {}",
+                org.get_str("_id").unwrap_or("?")
+            ));
+        }
+
+        // 4. Reservations nothing refers to (a crash between claim and use) are released.
+        let orgs: Vec<Document> = self
+            .run("find", async {
+                self.orgs().find(doc! {}).await?.try_collect().await
+            })
+            .await?;
+        let stale: Vec<Document> = self
+            .run("find", async {
+                self.reservations()
+                    .find(doc! { "created_at": { "$lt": cutoff } })
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        for res in stale {
+            let key = res.get_str("_id").unwrap_or_default();
+            let owner = res.get_str("organization_id").unwrap_or_default();
+            let used = orgs.iter().any(|o| {
+                o.get_str("_id").ok() == Some(owner) && reservation_keys(o).iter().any(|k| k == key)
+            });
+            if !used {
+                self.release(key, owner).await?;
+                report.repaired.push(format!("released reservation {key}"));
+            }
+        }
+
+        // 5. Admins without an organization, and tenant collections nothing owns or claims.
+        let org_ids: Vec<&str> = orgs.iter().filter_map(|o| o.get_str("_id").ok()).collect();
+        let orphans = self
+            .run(
+                "delete orphan admins",
+                self.admins().delete_many(doc! {
+                    "organization_id": { "$nin": &org_ids }, "created_at": { "$lt": cutoff },
+                }),
+            )
+            .await?;
+        if orphans.deleted_count > 0 {
+            report
+                .repaired
+                .push(format!("deleted {} orphan admins", orphans.deleted_count));
+        }
+        let claimed: Vec<String> = self
+            .run("find", async {
+                self.reservations()
+                    .find(doc! { "_id": { "$regex": "^slug:" } })
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?
+            .iter()
+            .filter_map(|r| {
+                r.get_str("_id")
+                    .ok()
+                    .map(|k| format!("org_{}", &k["slug:".len()..]))
+            })
+            .collect();
+        for collection in self.tenant_collections().await? {
+            let owned = orgs
+                .iter()
+                .any(|o| owned_collections(o).contains(&collection));
+            if !owned && !claimed.contains(&collection) {
+                self.drop_collection(&collection).await?;
+                report
+                    .repaired
+                    .push(format!("dropped orphan collection {collection}"));
+            }
+        }
+
+        // 6. Throttle windows long over.
+        let old = now.timestamp() - i64::try_from(grace.as_secs().max(3600)).unwrap_or(i64::MAX);
+        self.run(
+            "expire login attempts",
+            self.attempts()
+                .delete_many(doc! { "window_start": { "$lt": old } }),
+        )
+        .await?;
+        Ok(report)
+    }
+
+    async fn consistency_problems(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        let orgs: Vec<Document> = self
+            .run("find", async {
+                self.orgs().find(doc! {}).await?.try_collect().await
+            })
+            .await?;
+        let admins: Vec<Document> = self
+            .run("find", async {
+                self.admins().find(doc! {}).await?.try_collect().await
+            })
+            .await?;
+        let reservations: Vec<Document> = self
+            .run("find", async {
+                self.reservations().find(doc! {}).await?.try_collect().await
+            })
+            .await?;
+        let collections = self.tenant_collections().await?;
+        for org in &orgs {
+            let id = org.get_str("_id").unwrap_or("?");
+            let state = org.get_str("state").unwrap_or("?");
+            if state != STATE_ACTIVE || org.get_document("pending").is_ok() {
+                problems.push(format!("organization {id} is unfinished ({state})"));
+            }
+            let n = admins
+                .iter()
+                .filter(|a| a.get_str("organization_id").ok() == Some(id))
+                .count();
+            if n != 1 {
+                problems.push(format!("organization {id} has {n} admins"));
+            }
+            let collection = org.get_str("collection_name").unwrap_or("?");
+            if !collections.iter().any(|c| c == collection) {
+                problems.push(format!("organization {id} has no collection {collection}"));
+            }
+            for key in reservation_keys(org) {
+                if !reservations.iter().any(|r| {
+                    r.get_str("_id").ok() == Some(key.as_str())
+                        && r.get_str("organization_id").ok() == Some(id)
+                }) {
+                    problems.push(format!("organization {id} lacks reservation {key}"));
+                }
+            }
+        }
+        for admin in &admins {
+            let org_id = admin.get_str("organization_id").unwrap_or("?");
+            if !orgs.iter().any(|o| o.get_str("_id").ok() == Some(org_id)) {
+                problems.push(format!(
+                    "orphan admin {}",
+                    admin.get_str("_id").unwrap_or("?")
+                ));
+            }
+        }
+        for res in &reservations {
+            let key = res.get_str("_id").unwrap_or("?");
+            let owner = res.get_str("organization_id").unwrap_or("?");
+            let used = orgs.iter().any(|o| {
+                o.get_str("_id").ok() == Some(owner) && reservation_keys(o).iter().any(|k| k == key)
+            });
+            if !used {
+                problems.push(format!("orphan reservation {key}"));
+            }
+        }
+        for collection in &collections {
+            if !orgs
+                .iter()
+                .any(|o| owned_collections(o).contains(collection))
+            {
+                problems.push(format!("orphan collection {collection}"));
+            }
+        }
+        Ok(problems)
+    }
+
+    async fn count_organizations(&self) -> Result<u64, StoreError> {
+        self.run(
+            "count organizations",
+            self.orgs().count_documents(doc! { "state": STATE_ACTIVE }),
+        )
+        .await
+    }
+
+    async fn insert_tenant_documents(
+        &self,
+        org: &Organization,
+        documents: Vec<serde_json::Value>,
+    ) -> Result<u64, StoreError> {
+        let docs = documents
+            .into_iter()
+            .map(|v| match mongodb::bson::to_bson(&v) {
+                Ok(Bson::Document(d)) => Ok(d),
+                Ok(other) => Ok(doc! { "value": other }),
+                Err(e) => Err(StoreError::Backend(format!("document: {e}"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut inserted = 0;
+        let collection = self.db.collection::<Document>(&org.collection_name);
+        for chunk in docs.chunks(10_000) {
+            let result =
+                tokio::time::timeout(self.timeout * 10, collection.insert_many(chunk.to_vec()))
+                    .await
+                    .map_err(|_| StoreError::Unavailable("insert documents: timed out".into()))?
+                    .map_err(|e| translate("insert documents", &e))?;
+            inserted += result.inserted_ids.len() as u64;
+        }
+        Ok(inserted)
+    }
+
+    async fn count_tenant_documents(&self, org: &Organization) -> Result<u64, StoreError> {
+        self.run(
+            "count documents",
+            self.db
+                .collection::<Document>(&org.collection_name)
+                .count_documents(doc! {}),
+        )
+        .await
+    }
+
+    async fn register_login_attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<AttemptWindow, StoreError> {
+        let now_s = now.timestamp();
+        let cutoff = now_s - i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+        for _ in 0..5 {
+            // 1. Count into a current window.
+            if let Some(d) = self
+                .run(
+                    "count attempt",
+                    self.attempts()
+                        .find_one_and_update(
+                            doc! { "_id": key, "window_start": { "$gt": cutoff } },
+                            doc! { "$inc": { "attempts": 1_i64 } },
+                        )
+                        .return_document(mongodb::options::ReturnDocument::After),
+                )
+                .await?
+            {
+                return Ok(window_from_doc(&d, now));
+            }
+            // 2. Restart an expired window (only one concurrent caller can match it).
+            if let Some(d) = self
+                .run(
+                    "restart window",
+                    self.attempts()
+                        .find_one_and_update(
+                            doc! { "_id": key, "window_start": { "$lte": cutoff } },
+                            doc! { "$set": { "window_start": now_s, "attempts": 1_i64 } },
+                        )
+                        .return_document(mongodb::options::ReturnDocument::After),
+                )
+                .await?
+            {
+                return Ok(window_from_doc(&d, now));
+            }
+            // 3. First attempt: insert; losing the race sends us back to step 1.
+            match self
+                .run(
+                    "first attempt",
+                    self.attempts()
+                        .insert_one(doc! { "_id": key, "window_start": now_s, "attempts": 1_i64 }),
+                )
+                .await
+            {
+                Ok(_) => {
+                    return Ok(AttemptWindow {
+                        attempts: 1,
+                        window_start: DateTime::from_timestamp(now_s, 0).unwrap_or(now),
+                    })
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "login throttle is contended".into(),
+        ))
+    }
+
+    async fn clear_login_attempts(&self, key: &str) -> Result<(), StoreError> {
+        self.run(
+            "clear attempts",
+            self.attempts().delete_one(doc! { "_id": key }),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// The reservation keys an organization document legitimately holds.
+fn reservation_keys(org: &Document) -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Ok(slug) = org.get_str("slug") {
+        keys.push(format!("slug:{slug}"));
+    }
+    if let Ok(email) = org.get_str("admin_email") {
+        keys.push(format!("email:{email}"));
+    }
+    if let Ok(slug) = org.get_document("pending").and_then(|p| p.get_str("slug")) {
+        keys.push(format!("slug:{slug}"));
+    }
+    keys
+}
+
+fn window_from_doc(d: &Document, now: DateTime<Utc>) -> AttemptWindow {
+    let attempts = d
+        .get_i64("attempts")
+        .or_else(|_| d.get_i32("attempts").map(i64::from))
+        .unwrap_or(1);
+    let start = d
+        .get_i64("window_start")
+        .or_else(|_| d.get_i32("window_start").map(i64::from))
+        .unwrap_or(now.timestamp());
+    AttemptWindow {
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        window_start: DateTime::from_timestamp(start, 0).unwrap_or(now),
+    }
+}
