@@ -123,6 +123,9 @@ impl From<StoreError> for ApiError {
                 Self::Conflict("An admin with this email already exists".into())
             }
             StoreError::NotFound => Self::NotFound("Organization not found".into()),
+            StoreError::Busy => Self::Conflict(
+                "Another change to this organization is in progress; retry shortly".into(),
+            ),
             StoreError::Unavailable(msg) => Self::Unavailable(msg),
             StoreError::Backend(msg) => Self::Internal(anyhow::anyhow!(msg)),
         }

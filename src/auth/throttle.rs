@@ -32,7 +32,7 @@ impl LoginThrottle {
     pub async fn attempt(&self, store: &dyn Store, email: &str) -> Result<(), ApiError> {
         let now = Utc::now();
         let window = store
-            .register_login_attempt(&Self::key(email), now, self.window)
+            .register_login_attempt(&Self::key(email), now, self.window, self.max_attempts)
             .await?;
         if window.attempts > self.max_attempts {
             let ends =

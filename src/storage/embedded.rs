@@ -399,11 +399,10 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn reconcile(&self, grace: Duration) -> Result<ReconcileReport, StoreError> {
+    async fn reconcile(&self, _grace: Duration) -> Result<ReconcileReport, StoreError> {
         // Transactions leave nothing half-made; what is left to do is expiring throttle records
         // and dropping tenant tables no organization owns (only a hand-edited file has those).
-        let cutoff =
-            Utc::now().timestamp() - i64::try_from(grace.as_secs().max(3600)).unwrap_or(i64::MAX);
+        let cutoff = Utc::now().timestamp() - super::MAX_LOGIN_WINDOW_SECONDS;
         self.write(move |tx, _| {
             let mut report = ReconcileReport::default();
             tx.execute(
@@ -527,6 +526,7 @@ impl Store for EmbeddedStore {
         key: &str,
         now: DateTime<Utc>,
         window: Duration,
+        limit: u32,
     ) -> Result<AttemptWindow, StoreError> {
         let key = key.to_owned();
         let now_s = now.timestamp();
@@ -536,10 +536,10 @@ impl Store for EmbeddedStore {
                 .query_row(
                     "INSERT INTO login_attempts (key, window_start, attempts) VALUES (?1, ?2, 1)
                      ON CONFLICT(key) DO UPDATE SET
-                        attempts = CASE WHEN window_start <= ?3 THEN 1 ELSE attempts + 1 END,
+                        attempts = CASE WHEN window_start <= ?3 THEN 1 ELSE MIN(attempts + 1, ?4) END,
                         window_start = CASE WHEN window_start <= ?3 THEN ?2 ELSE window_start END
                      RETURNING attempts, window_start",
-                    params![key, now_s, cutoff],
+                    params![key, now_s, cutoff, i64::from(limit) + 1],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(backend)?;

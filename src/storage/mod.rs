@@ -24,6 +24,10 @@ use crate::config::{Config, StoreConfig};
 use crate::domain::{Admin, NewOrganization, OrgName, Organization};
 use crate::failpoint::Failpoints;
 
+/// Longest login throttle window (`LOGIN_WINDOW_SECONDS` is capped at this); throttle records
+/// older than this are expired by the reconciler.
+pub const MAX_LOGIN_WINDOW_SECONDS: i64 = 86_400;
+
 /// Which unique value a write collided with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
@@ -42,6 +46,10 @@ pub enum StoreError {
     /// The record to change no longer exists.
     #[error("not found")]
     NotFound,
+    /// Another change to the same organization is in progress (MongoDB's per-organization
+    /// operation lock); the caller may retry.
+    #[error("another change to this organization is in progress")]
+    Busy,
     /// The store could not be reached in time: callers answer 503.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -53,7 +61,7 @@ pub enum StoreError {
 /// Outcome of one login attempt against the per-account throttle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptWindow {
-    /// Attempts counted in the current window, this one included.
+    /// Attempts counted in the current window, this one included (`limit + 1`: refused).
     pub attempts: u32,
     /// When the current window started.
     pub window_start: DateTime<Utc>,
@@ -128,13 +136,16 @@ pub trait Store: Send + Sync + 'static {
     /// Number of documents in the organization's tenant collection.
     async fn count_tenant_documents(&self, org: &Organization) -> Result<u64, StoreError>;
 
-    /// Atomically counts one login attempt for `key` in a window of length `window`; a window
-    /// older than that restarts at one. Concurrent attempts each get a distinct count.
+    /// Counts one login attempt for `key` in the current window (a window is `window` long from
+    /// its first attempt; an expired one restarts). At most `limit` attempts are counted per
+    /// window, atomically even under concurrency and across instances; an attempt beyond that
+    /// is not counted and reported as `limit + 1`.
     async fn register_login_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,
         window: Duration,
+        limit: u32,
     ) -> Result<AttemptWindow, StoreError>;
 
     /// Forgets the attempts counted for `key` (after a successful login).

@@ -37,6 +37,7 @@ const ORGS: &str = "organizations";
 const ADMINS: &str = "admins";
 const RESERVATIONS: &str = "reservations";
 const LOGIN_ATTEMPTS: &str = "login_attempts";
+const LOGIN_WINDOWS: &str = "login_windows";
 
 const DUPLICATE_KEY: i32 = 11000;
 const NAMESPACE_NOT_FOUND: i32 = 26;
@@ -92,6 +93,72 @@ impl MongoStore {
     }
     fn attempts(&self) -> Collection<Document> {
         self.db.collection(LOGIN_ATTEMPTS)
+    }
+    fn windows(&self) -> Collection<Document> {
+        self.db.collection(LOGIN_WINDOWS)
+    }
+
+    /// The start (seconds) of `key`'s current throttle window, starting a new one if needed.
+    async fn current_window(&self, key: &str, now_s: i64, cutoff: i64) -> Result<i64, StoreError> {
+        for _ in 0..5 {
+            let current = self
+                .run("find window", self.windows().find_one(doc! { "_id": key }))
+                .await?;
+            let start = current
+                .as_ref()
+                .and_then(|d| d.get_i64("window_start").ok());
+            match start {
+                Some(start) if start > cutoff => return Ok(start),
+                Some(expired) => {
+                    self.run(
+                        "expire window",
+                        self.windows()
+                            .delete_one(doc! { "_id": key, "window_start": expired }),
+                    )
+                    .await?;
+                }
+                None => {}
+            }
+            match self
+                .run(
+                    "start window",
+                    self.windows()
+                        .insert_one(doc! { "_id": key, "window_start": now_s }),
+                )
+                .await
+            {
+                Ok(_) => return Ok(now_s),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "login throttle window is contended".into(),
+        ))
+    }
+
+    /// Takes the per-organization operation lock (an inserted document, so atomic on FerretDB
+    /// too): renames and deletes of one organization never interleave. A lock left by a
+    /// crashed process is removed by the reconciler after the grace period.
+    async fn lock(&self, org_id: &str) -> Result<OrgLock<'_>, StoreError> {
+        let key = format!("lock:{org_id}");
+        match self
+            .run(
+                "lock organization",
+                self.reservations().insert_one(doc! {
+                    "_id": &key, "organization_id": org_id, "created_at": bson_time(Utc::now()),
+                }),
+            )
+            .await
+        {
+            Ok(_) => Ok(OrgLock {
+                store: self,
+                key,
+                org_id: org_id.to_owned(),
+            }),
+            Err(StoreError::Conflict(_)) => Err(StoreError::Busy),
+            Err(e) => Err(e),
+        }
     }
 
     /// Bounds one driver call by the store timeout and translates its error.
@@ -304,6 +371,101 @@ impl MongoStore {
         Ok(updated)
     }
 
+    async fn rename_locked(
+        &self,
+        id: &str,
+        new_name: &OrgName,
+        at: DateTime<Utc>,
+    ) -> Result<Organization, StoreError> {
+        let current = self
+            .run(
+                "find organization",
+                self.orgs()
+                    .find_one(doc! { "_id": id, "state": STATE_ACTIVE }),
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if current.get_document("pending").is_ok() {
+            // An earlier rename of this organization was interrupted: finish it first.
+            self.finish_rename(&current).await?;
+            return Box::pin(self.rename_locked(id, new_name, at)).await;
+        }
+        let old = org_from_doc(&current)?;
+
+        if old.slug == new_name.slug() {
+            let updated = self
+                .run(
+                    "rename organization",
+                    self.orgs().find_one_and_update(
+                        doc! { "_id": id, "state": STATE_ACTIVE },
+                        doc! { "$set": { "name": new_name.as_str(), "updated_at": bson_time(at) } },
+                    )
+                    .return_document(mongodb::options::ReturnDocument::After),
+                )
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            return org_from_doc(&updated);
+        }
+
+        let new_key = format!("slug:{}", new_name.slug());
+        if !self.claim(&new_key, id, at).await? {
+            return Err(StoreError::Conflict(Taken::Name));
+        }
+        self.failpoints.reached("rename.after_claim").await;
+        let marked = self
+            .run(
+                "mark rename",
+                self.orgs()
+                    .find_one_and_update(
+                        doc! { "_id": id, "state": STATE_ACTIVE, "pending": { "$exists": false } },
+                        doc! { "$set": { "pending": {
+                            "name": new_name.as_str(),
+                            "slug": new_name.slug(),
+                            "collection_name": new_name.collection_name(),
+                            "at": bson_time(at),
+                        } } },
+                    )
+                    .return_document(mongodb::options::ReturnDocument::After),
+            )
+            .await;
+        let marked = match marked {
+            Ok(Some(doc)) => doc,
+            Ok(None) => {
+                self.release(&new_key, id).await?;
+                return Err(StoreError::NotFound);
+            }
+            Err(e) => {
+                let _ = self.release(&new_key, id).await;
+                return Err(e);
+            }
+        };
+        self.failpoints.reached("rename.after_mark").await;
+        let updated = self
+            .finish_rename(&marked)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        org_from_doc(&updated)
+    }
+
+    async fn delete_locked(&self, id: &str) -> Result<bool, StoreError> {
+        let marked = self
+            .run(
+                "mark delete",
+                self.orgs().find_one_and_update(
+                    doc! { "_id": id, "state": { "$in": [STATE_ACTIVE, STATE_DELETING] } },
+                    doc! { "$set": { "state": STATE_DELETING, "since": bson_time(Utc::now()) } },
+                )
+                .return_document(mongodb::options::ReturnDocument::After),
+            )
+            .await?;
+        let Some(org) = marked else {
+            return Ok(false);
+        };
+        self.failpoints.reached("delete.after_mark").await;
+        self.purge(&org).await?;
+        Ok(true)
+    }
+
     async fn active_org(&self, filter: Document) -> Result<Option<Organization>, StoreError> {
         let mut filter = filter;
         filter.insert("state", STATE_ACTIVE);
@@ -330,6 +492,19 @@ impl MongoStore {
             .await?
             .is_some();
         Ok(active.then_some(admin))
+    }
+}
+
+/// A held per-organization lock; [`OrgLock::release`] frees it.
+struct OrgLock<'a> {
+    store: &'a MongoStore,
+    key: String,
+    org_id: String,
+}
+
+impl OrgLock<'_> {
+    async fn release(self) -> Result<(), StoreError> {
+        self.store.release(&self.key, &self.org_id).await
     }
 }
 
@@ -585,93 +760,22 @@ impl Store for MongoStore {
         new_name: &OrgName,
         at: DateTime<Utc>,
     ) -> Result<Organization, StoreError> {
-        let current = self
-            .run(
-                "find organization",
-                self.orgs()
-                    .find_one(doc! { "_id": id, "state": STATE_ACTIVE }),
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        if current.get_document("pending").is_ok() {
-            // An earlier rename of this organization was interrupted: finish it first.
-            self.finish_rename(&current).await?;
-            return Box::pin(self.rename_organization(id, new_name, at)).await;
+        let lock = self.lock(id).await?;
+        let result = self.rename_locked(id, new_name, at).await;
+        if let Err(e) = lock.release().await {
+            tracing::warn!(error = %e, organization_id = id, "lock release deferred to the reconciler");
         }
-        let old = org_from_doc(&current)?;
-
-        if old.slug == new_name.slug() {
-            let updated = self
-                .run(
-                    "rename organization",
-                    self.orgs().find_one_and_update(
-                        doc! { "_id": id, "state": STATE_ACTIVE },
-                        doc! { "$set": { "name": new_name.as_str(), "updated_at": bson_time(at) } },
-                    )
-                    .return_document(mongodb::options::ReturnDocument::After),
-                )
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            return org_from_doc(&updated);
-        }
-
-        let new_key = format!("slug:{}", new_name.slug());
-        if !self.claim(&new_key, id, at).await? {
-            return Err(StoreError::Conflict(Taken::Name));
-        }
-        self.failpoints.reached("rename.after_claim").await;
-        let marked = self
-            .run(
-                "mark rename",
-                self.orgs()
-                    .find_one_and_update(
-                        doc! { "_id": id, "state": STATE_ACTIVE, "pending": { "$exists": false } },
-                        doc! { "$set": { "pending": {
-                            "name": new_name.as_str(),
-                            "slug": new_name.slug(),
-                            "collection_name": new_name.collection_name(),
-                            "at": bson_time(at),
-                        } } },
-                    )
-                    .return_document(mongodb::options::ReturnDocument::After),
-            )
-            .await;
-        let marked = match marked {
-            Ok(Some(doc)) => doc,
-            Ok(None) => {
-                self.release(&new_key, id).await?;
-                return Err(StoreError::NotFound);
-            }
-            Err(e) => {
-                let _ = self.release(&new_key, id).await;
-                return Err(e);
-            }
-        };
-        self.failpoints.reached("rename.after_mark").await;
-        let updated = self
-            .finish_rename(&marked)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        org_from_doc(&updated)
+        result
     }
 
     async fn delete_organization(&self, id: &str) -> Result<bool, StoreError> {
-        let marked = self
-            .run(
-                "mark delete",
-                self.orgs().find_one_and_update(
-                    doc! { "_id": id, "state": { "$in": [STATE_ACTIVE, STATE_DELETING] } },
-                    doc! { "$set": { "state": STATE_DELETING, "since": bson_time(Utc::now()) } },
-                )
-                .return_document(mongodb::options::ReturnDocument::After),
-            )
-            .await?;
-        let Some(org) = marked else {
-            return Ok(false);
-        };
-        self.failpoints.reached("delete.after_mark").await;
-        self.purge(&org).await?;
-        Ok(true)
+        let lock = self.lock(id).await?;
+        let result = self.delete_locked(id).await;
+        // A completed delete already removed the lock with the organization's reservations.
+        if let Err(e) = lock.release().await {
+            tracing::warn!(error = %e, organization_id = id, "lock release deferred to the reconciler");
+        }
+        result
     }
 
     async fn reconcile(&self, grace: Duration) -> Result<ReconcileReport, StoreError> {
@@ -803,11 +907,17 @@ impl Store for MongoStore {
             }
         }
 
-        // 6. Throttle windows long over.
-        let old = now.timestamp() - i64::try_from(grace.as_secs().max(3600)).unwrap_or(i64::MAX);
+        // 6. Throttle windows long over (no window is longer than a day).
+        let old = now.timestamp() - super::MAX_LOGIN_WINDOW_SECONDS;
         self.run(
             "expire login attempts",
             self.attempts()
+                .delete_many(doc! { "window_start": { "$lt": old } }),
+        )
+        .await?;
+        self.run(
+            "expire login windows",
+            self.windows()
                 .delete_many(doc! { "window_start": { "$lt": old } }),
         )
         .await?;
@@ -937,68 +1047,56 @@ impl Store for MongoStore {
         key: &str,
         now: DateTime<Utc>,
         window: Duration,
+        limit: u32,
     ) -> Result<AttemptWindow, StoreError> {
+        // FerretDB applies `$inc` as read-modify-write, so concurrent increments get lost.
+        // Inserts into a unique `_id` are atomic everywhere, so each attempt claims a numbered
+        // slot document `<key>|<window start>|<n>`, n = 1..=limit; when every slot of the window
+        // is taken the attempt is over the limit. The window itself is a document claimed the
+        // same way, replaced once it has expired.
         let now_s = now.timestamp();
         let cutoff = now_s - i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
-        for _ in 0..5 {
-            // 1. Count into a current window.
-            if let Some(d) = self
-                .run(
-                    "count attempt",
-                    self.attempts()
-                        .find_one_and_update(
-                            doc! { "_id": key, "window_start": { "$gt": cutoff } },
-                            doc! { "$inc": { "attempts": 1_i64 } },
-                        )
-                        .return_document(mongodb::options::ReturnDocument::After),
-                )
-                .await?
-            {
-                return Ok(window_from_doc(&d, now));
-            }
-            // 2. Restart an expired window (only one concurrent caller can match it).
-            if let Some(d) = self
-                .run(
-                    "restart window",
-                    self.attempts()
-                        .find_one_and_update(
-                            doc! { "_id": key, "window_start": { "$lte": cutoff } },
-                            doc! { "$set": { "window_start": now_s, "attempts": 1_i64 } },
-                        )
-                        .return_document(mongodb::options::ReturnDocument::After),
-                )
-                .await?
-            {
-                return Ok(window_from_doc(&d, now));
-            }
-            // 3. First attempt: insert; losing the race sends us back to step 1.
+        let start = self.current_window(key, now_s, cutoff).await?;
+        let taken = self
+            .run(
+                "count attempts",
+                self.attempts()
+                    .count_documents(doc! { "key": key, "window_start": start }),
+            )
+            .await?;
+        let first_free = u32::try_from(taken).unwrap_or(u32::MAX).saturating_add(1);
+        for n in first_free..=limit {
+            let slot =
+                doc! { "_id": format!("{key}|{start}|{n}"), "key": key, "window_start": start };
             match self
-                .run(
-                    "first attempt",
-                    self.attempts()
-                        .insert_one(doc! { "_id": key, "window_start": now_s, "attempts": 1_i64 }),
-                )
+                .run("count attempt", self.attempts().insert_one(slot))
                 .await
             {
                 Ok(_) => {
                     return Ok(AttemptWindow {
-                        attempts: 1,
-                        window_start: DateTime::from_timestamp(now_s, 0).unwrap_or(now),
+                        attempts: n,
+                        window_start: DateTime::from_timestamp(start, 0).unwrap_or(now),
                     })
                 }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable(
-            "login throttle is contended".into(),
-        ))
+        Ok(AttemptWindow {
+            attempts: limit.saturating_add(1),
+            window_start: DateTime::from_timestamp(start, 0).unwrap_or(now),
+        })
     }
 
     async fn clear_login_attempts(&self, key: &str) -> Result<(), StoreError> {
         self.run(
             "clear attempts",
-            self.attempts().delete_one(doc! { "_id": key }),
+            self.attempts().delete_many(doc! { "key": key }),
+        )
+        .await?;
+        self.run(
+            "clear window",
+            self.windows().delete_one(doc! { "_id": key }),
         )
         .await
         .map(drop)
@@ -1018,19 +1116,4 @@ fn reservation_keys(org: &Document) -> Vec<String> {
         keys.push(format!("slug:{slug}"));
     }
     keys
-}
-
-fn window_from_doc(d: &Document, now: DateTime<Utc>) -> AttemptWindow {
-    let attempts = d
-        .get_i64("attempts")
-        .or_else(|_| d.get_i32("attempts").map(i64::from))
-        .unwrap_or(1);
-    let start = d
-        .get_i64("window_start")
-        .or_else(|_| d.get_i32("window_start").map(i64::from))
-        .unwrap_or(now.timestamp());
-    AttemptWindow {
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        window_start: DateTime::from_timestamp(start, 0).unwrap_or(now),
-    }
 }

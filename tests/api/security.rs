@@ -1,0 +1,111 @@
+//! Headers, CORS, demo mode, rate limits, and 500s that leak nothing.
+
+use serde_json::json;
+
+use crate::both_stores;
+use crate::helpers::*;
+
+both_stores! {
+    /// Responses carry nosniff and no version banner.
+    async fn responses_carry_security_headers(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let r = app.get_org("x").await;
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert!(r.headers().get("server").is_none());
+        assert!(r.headers().get("x-request-id").is_some());
+        let r = app.client.get(app.url("/health")).header("x-request-id", "abc-123").send().await.unwrap();
+        assert_eq!(r.headers()["x-request-id"], "abc-123", "a caller's request id is echoed");
+    }
+}
+
+both_stores! {
+    /// CORS allows only configured origins, never "*".
+    async fn cors_allows_only_configured_origins(backend: Backend) {
+        let app = spawn_app_with(backend, &[("CORS_ORIGINS", "https://app.example.com")]).await;
+        let allowed = app.client.get(app.url("/health")).header("origin", "https://app.example.com").send().await.unwrap();
+        assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
+        let other = app.client.get(app.url("/health")).header("origin", "https://evil.example").send().await.unwrap();
+        assert!(other.headers().get("access-control-allow-origin").is_none());
+        let preflight = app.client.request(reqwest::Method::OPTIONS, app.url("/org/create"))
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "POST").send().await.unwrap();
+        assert!(preflight.headers().get("access-control-allow-origin").is_none());
+    }
+}
+
+both_stores! {
+    /// Demo data and its route exist only when DEMO_MODE is switched on.
+    async fn demo_mode_is_off_by_default(backend: Backend) {
+        let app = spawn_app(backend.clone()).await;
+        assert_eq!(app.post_json("/demo/create-sample-data", &json!({})).await.status(), 404);
+        assert_eq!(app.get_org("Demo Company").await.status(), 404);
+        assert_eq!(app.login("admin@democompany.com", "DemoPass123!").await.status(), 401);
+        app.assert_consistent(0).await;
+
+        let demo = spawn_app_with(backend, &[("DEMO_MODE", "true")]).await;
+        assert_eq!(demo.get_org("Demo Company").await.status(), 200);
+        assert_eq!(demo.login("admin@democompany.com", "DemoPass123!").await.status(), 200);
+        let r = demo.post_json("/demo/create-sample-data", &json!({})).await;
+        assert_eq!(r.status(), 201);
+        assert_eq!(json_body(r).await["existing"].as_array().unwrap().len(), 3);
+        demo.assert_consistent(3).await;
+    }
+}
+
+both_stores! {
+    /// Per-address limits: past the create burst, 429 with Retry-After; RATE_LIMITS=off lifts it.
+    async fn create_is_rate_limited_per_address(backend: Backend) {
+        let app = spawn_app(backend.clone()).await;
+        let mut statuses = Vec::new();
+        for i in 0..25 {
+            statuses.push(app.create_org("", &format!("x{i}@x.co"), PASSWORD).await);
+        }
+        let limited = statuses.iter().filter(|r| r.status() == 429).count();
+        assert_eq!(limited, 5, "burst of 20 creates per address");
+        let r = statuses.pop().unwrap();
+        assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+
+        let unlimited = spawn_app_with(backend, &[("RATE_LIMITS", "off")]).await;
+        for i in 0..25 {
+            assert_eq!(unlimited.create_org("", &format!("x{i}@x.co"), PASSWORD).await.status(), 422);
+        }
+    }
+}
+
+both_stores! {
+    /// A corrupt record makes a 500 that says "internal server error" and nothing else.
+    async fn internal_errors_leak_nothing(backend: Backend) {
+        let app = spawn_app(backend.clone()).await;
+        corrupt_an_organization(&app, "Broken").await;
+        let r = app.get_org("Broken").await;
+        assert_eq!(r.status(), 500);
+        assert_eq!(json_body(r).await, json!({"detail": "internal server error"}));
+    }
+}
+
+/// Writes an organization record with an unparseable timestamp, behind the service's back.
+async fn corrupt_an_organization(app: &TestApp, name: &str) {
+    let slug = name.to_lowercase();
+    match &app.backend {
+        Backend::Embedded => {
+            let path = &app.location.env["DATABASE_PATH"];
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.execute(
+                "INSERT INTO organizations (id, name, slug, collection_name, admin_email, created_at) VALUES ('0123456789abcdef01234567', ?1, ?2, ?3, 'c@x.co', 'not a time')",
+                rusqlite::params![name, slug, format!("org_{slug}")],
+            ).unwrap();
+        }
+        Backend::Mongo(url) => {
+            let client = mongodb::Client::with_uri_str(url).await.unwrap();
+            let db = client.database(&app.location.env["MASTER_DB_NAME"]);
+            db.collection::<mongodb::bson::Document>("organizations")
+                .insert_one(mongodb::bson::doc! {
+                    "_id": "0123456789abcdef01234567", "name": name, "slug": &slug,
+                    "collection_name": format!("org_{slug}"), "admin_email": "c@x.co",
+                    "created_at": "not a time", "state": "active",
+                })
+                .await
+                .unwrap();
+        }
+    }
+}
