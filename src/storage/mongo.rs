@@ -624,28 +624,34 @@ impl Store for MongoStore {
                 .options(IndexOptions::builder().name(name.to_owned()).build())
                 .build()
         };
-        self.run(
-            "create indexes",
-            self.orgs().create_indexes([
-                unique(doc! { "slug": 1 }, "slug_unique"),
-                plain(doc! { "state": 1 }, "state"),
-            ]),
-        )
-        .await?;
-        self.run(
-            "create indexes",
-            self.admins().create_indexes([
-                unique(doc! { "email": 1 }, "email_unique"),
+        // One index per command: FerretDB 1.24 drops the connection when a multi-index
+        // createIndexes names indexes that already exist (every start-up after the first).
+        let indexes = [
+            (ORGS, unique(doc! { "slug": 1 }, "slug_unique")),
+            (ORGS, plain(doc! { "state": 1 }, "state")),
+            (ADMINS, unique(doc! { "email": 1 }, "email_unique")),
+            (
+                ADMINS,
                 plain(doc! { "organization_id": 1 }, "organization_id"),
-            ]),
-        )
-        .await?;
-        self.run(
-            "create indexes",
-            self.reservations()
-                .create_index(plain(doc! { "organization_id": 1 }, "organization_id")),
-        )
-        .await?;
+            ),
+            (
+                RESERVATIONS,
+                plain(doc! { "organization_id": 1 }, "organization_id"),
+            ),
+            (
+                LOGIN_ATTEMPTS,
+                plain(doc! { "key": 1, "window_start": 1 }, "key_window"),
+            ),
+        ];
+        for (collection, index) in indexes {
+            self.run(
+                "create index",
+                self.db
+                    .collection::<Document>(collection)
+                    .create_index(index),
+            )
+            .await?;
+        }
         Ok(())
     }
 

@@ -291,3 +291,86 @@ pub async fn assert_422_on(r: Response, field: &str) -> Value {
     );
     body
 }
+
+/// A service started as its own process (the real binary), for crash and multi-instance tests.
+pub struct ServiceProcess {
+    child: tokio::process::Child,
+    pub addr: SocketAddr,
+    stderr: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+/// Starts `org-service` on `location` with `overrides`, and waits until it answers.
+pub async fn start_service(location: &StoreLocation, overrides: &[(&str, &str)]) -> ServiceProcess {
+    use tokio::io::AsyncBufReadExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut env = location.env_with(overrides);
+    env.insert("PORT".into(), port.to_string());
+    env.insert("RUST_LOG".into(), "warn".into());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_org-service"))
+        .env_clear()
+        .envs(&env)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(std::env::temp_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn org-service");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx.send(line);
+        }
+    });
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let client = Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = client
+            .get(format!("http://{addr}/health/live"))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                return ServiceProcess {
+                    child,
+                    addr,
+                    stderr: rx,
+                };
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("org-service exited at start-up with {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("org-service did not answer within 10 s");
+}
+
+impl ServiceProcess {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Waits until the process prints `marker` on stderr.
+    pub async fn wait_for_stderr(&mut self, marker: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stderr.recv()).await {
+                Ok(Some(line)) if line.contains(marker) => return,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("org-service exited before printing {marker:?}"),
+                Err(_) => panic!("org-service did not print {marker:?} in time"),
+            }
+        }
+    }
+
+    /// SIGKILL: no destructor, no graceful anything.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
+}

@@ -14,5 +14,6 @@ mod health;
 mod multi_instance;
 mod orgs;
 mod outage;
+mod rename_large;
 mod security;
 mod tokens;
