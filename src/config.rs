@@ -104,6 +104,8 @@ pub struct Config {
     pub algorithm: Algorithm,
     /// Access token lifetime (`ACCESS_TOKEN_EXPIRE_MINUTES`, default 30).
     pub access_token_ttl: Duration,
+    /// Refresh token lifetime (`REFRESH_TOKEN_EXPIRE_DAYS`, 1–90, default 7).
+    pub refresh_token_ttl: Duration,
     /// bcrypt work factor (`BCRYPT_COST`, 4–31, default 12).
     pub bcrypt_cost: u32,
     /// Threads hashing passwords at once (`BCRYPT_WORKERS`, default: the number of cores).
@@ -237,6 +239,7 @@ impl Config {
         };
 
         let minutes = parse_num::<u64>(&get, "ACCESS_TOKEN_EXPIRE_MINUTES", 30, 1, 24 * 60)?;
+        let refresh_days = parse_num::<u64>(&get, "REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 90)?;
         let bcrypt_cost = parse_num::<u32>(&get, "BCRYPT_COST", 12, 4, 31)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let bcrypt_workers = parse_num::<usize>(&get, "BCRYPT_WORKERS", cores, 1, 256)?;
@@ -343,6 +346,7 @@ impl Config {
             secret_key_generated,
             algorithm,
             access_token_ttl: Duration::from_secs(minutes * 60),
+            refresh_token_ttl: Duration::from_secs(refresh_days * 86_400),
             bcrypt_cost,
             bcrypt_workers,
             cors_origins,

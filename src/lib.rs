@@ -14,6 +14,7 @@
 //! - [`auth`]: bcrypt on a bounded pool, JWT keys, the `AuthAdmin` guard, login throttle.
 //! - [`storage`]: the [`storage::Store`] trait and its embedded (SQLite) and MongoDB adapters.
 //! - [`ratelimit`]: per-client-address limits.
+//! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`failpoint`]: test-only crash points inside multi-step store operations.
 //! - [`telemetry`]: tracing subscriber set-up.
 
@@ -23,6 +24,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod failpoint;
+pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;

@@ -1,7 +1,8 @@
 //! Per-client-address request limits (`RATE_LIMITS=on`, the default).
 //!
 //! Three token buckets per address, from the `governor` crate: a generous one for every API
-//! request, a tighter one for `POST /admin/login` (password guessing across accounts) and the
+//! request, a tighter one for the credential endpoints (`POST /admin/login`, `POST /admin/refresh`,
+//! `PUT /admin/password`: password guessing across accounts) and the
 //! tightest for `POST /org/create` (name squatting). Over the limit: 429 with `Retry-After`.
 //! Per-account login throttling is separate ([`crate::auth::throttle`]) and always on.
 //!
@@ -79,12 +80,18 @@ pub async fn limit(State(limits): State<Arc<RateLimits>>, req: Request, next: Ne
         return next.run(req).await;
     };
     let specific = match (req.method(), req.uri().path()) {
-        (&Method::POST, "/admin/login") => Some(&limits.login),
-        (&Method::POST, "/org/create") => Some(&limits.create),
+        (&Method::POST, "/admin/login" | "/admin/refresh") | (&Method::PUT, "/admin/password") => {
+            Some(("login", &limits.login))
+        }
+        (&Method::POST, "/org/create") => Some(("create", &limits.create)),
         _ => None,
     };
-    for limiter in [Some(&limits.general), specific].into_iter().flatten() {
+    for (bucket, limiter) in [Some(("general", &limits.general)), specific]
+        .into_iter()
+        .flatten()
+    {
         if let Err(not_until) = limiter.check_key(&ip) {
+            metrics::counter!("rate_limited_total", "bucket" => bucket).increment(1);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return ApiError::TooManyRequests {
                 retry_after: wait.as_secs() + 1,

@@ -4,7 +4,7 @@
 //! router; [`App::run_until`] serves until a shutdown future resolves, then drains in-flight
 //! requests. Tests and `main` use exactly the same path.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,9 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Longest a request may take end to end before it is answered with 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Longest the service waits for in-flight requests after SIGTERM/SIGINT.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A built, bound, not yet serving application.
@@ -54,6 +57,7 @@ pub struct App {
 impl App {
     /// Connects the store, runs migrations and the start-up reconciliation, binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        crate::metrics::handle();
         let failpoints = Failpoints::new(config.failpoints.clone());
         let store = storage::connect(&config, failpoints).await?;
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.bcrypt_workers).await?;
@@ -116,7 +120,8 @@ impl App {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then stops accepting connections, lets in-flight
+    /// requests finish (for at most [`SHUTDOWN_GRACE`]), and closes the store.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -124,14 +129,35 @@ impl App {
         let reconciler = tokio::spawn(reconcile_periodically(self.state.clone()));
         let addr = self.local_addr();
         tracing::info!(%addr, store = self.state.store.kind(), "org-service listening");
-        let result = axum::serve(
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = signalled_tx.send(());
+        };
+        let server = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await;
+        .into_future();
+        tokio::pin!(server);
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = async {
+                // Once the signal came, give in-flight requests a bounded time to finish.
+                if signalled_rx.await.is_ok() {
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
+                Ok(())
+            }
+        };
         reconciler.abort();
+        self.state.store.close().await;
         tracing::info!("org-service stopped");
         result
     }
@@ -167,12 +193,20 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(orgs::update_org))
         .routes(routes!(orgs::delete_org))
         .routes(routes!(admin::login_admin))
+        .routes(routes!(admin::refresh_tokens))
+        .routes(routes!(admin::logout_admin))
+        .routes(routes!(admin::change_password))
         .routes(routes!(health::health))
         .routes(routes!(health::live));
     if state.config.demo_mode {
         api = api.routes(routes!(demo::create_sample_data));
     }
     let (api, openapi) = api.with_state(state.clone()).split_for_parts();
+    let api = api.merge(
+        Router::new()
+            .route("/metrics", get(crate::metrics::render))
+            .with_state(state.clone()),
+    );
 
     let mut api = api
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -203,6 +237,7 @@ pub fn router(state: AppState) -> Router {
 
     docs.merge(api)
         .layer(middleware::from_fn(request_timeout))
+        .layer(middleware::from_fn(crate::metrics::track_http))
         .layer(cors(&state.config))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -69,7 +69,12 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await?;
+        let queued = std::time::Instant::now();
+        metrics::gauge!("bcrypt_queue_depth").increment(1.0);
+        let permit = self.permits.acquire().await;
+        metrics::gauge!("bcrypt_queue_depth").decrement(1.0);
+        metrics::histogram!("bcrypt_wait_seconds").record(queued.elapsed().as_secs_f64());
+        let _permit = permit?;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(job))
             .instrument(tracing::Span::current())

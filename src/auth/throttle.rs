@@ -38,7 +38,8 @@ impl LoginThrottle {
             let ends =
                 window.window_start + chrono::Duration::from_std(self.window).unwrap_or_default();
             let retry_after = (ends - now).num_seconds().max(1);
-            tracing::warn!(attempts = window.attempts, "login throttled");
+            tracing::warn!("login throttled");
+            metrics::counter!("login_throttled_total").increment(1);
             return Err(ApiError::TooManyRequests {
                 retry_after: u64::try_from(retry_after).unwrap_or(1),
             });

@@ -1,17 +1,20 @@
-//! `/admin/login`: email and password in, bearer token out.
+//! `/admin/*`: log in, refresh, log out, change the password.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::orgs::field;
-use crate::domain::{Email, LoginPassword};
+use crate::auth::{refresh, AuthAdmin};
+use crate::domain::{Admin, Email, LoginPassword, Organization, Password};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 use crate::extract::ValidJson;
 use crate::state::AppState;
+use crate::storage::{RefreshSpend, RefreshToken};
 
 /// Body of `POST /admin/login`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -24,7 +27,7 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-/// A successful login.
+/// A successful login (or refresh, or password change).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginResponse {
     /// The bearer token for guarded endpoints.
@@ -38,16 +41,85 @@ pub struct LoginResponse {
     pub organization_id: String,
     /// The admin's organization name.
     pub organization_name: String,
-    /// Seconds until the token expires.
+    /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Single-use token for `POST /admin/refresh`.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: u64,
+}
+
+/// Body of `POST /admin/refresh`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    pub refresh_token: String,
+}
+
+/// Body of `PUT /admin/password`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    #[schema(format = Password)]
+    pub current_password: String,
+    /// The new password: 8 characters to 72 bytes.
+    #[schema(format = Password)]
+    pub new_password: String,
 }
 
 const BAD_CREDENTIALS: &str = "Incorrect email or password";
+const BAD_REFRESH: &str = "Invalid refresh token";
+
+/// Issues an access token and the next refresh token of `family` (a new family if `None`).
+async fn issue_tokens(
+    state: &AppState,
+    admin: &Admin,
+    org: &Organization,
+    version: i64,
+    family: Option<String>,
+) -> Result<Response, ApiError> {
+    let access_token = state
+        .tokens
+        .issue(&admin.id, &org.id, version)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let (refresh_token, hash) = refresh::generate();
+    let ttl = state.config.refresh_token_ttl;
+    state
+        .store
+        .insert_refresh_token(&RefreshToken {
+            hash,
+            admin_id: admin.id.clone(),
+            family_id: family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            expires_at: Utc::now() + chrono::Duration::from_std(ttl).unwrap_or_default(),
+        })
+        .await
+        .map_err(|e| match e {
+            // The admin vanished between the check and the insert.
+            crate::storage::StoreError::NotFound => ApiError::Unauthorized(BAD_CREDENTIALS),
+            other => other.into(),
+        })?;
+    let mut response = Json(LoginResponse {
+        access_token,
+        token_type: "bearer",
+        admin_id: admin.id.clone(),
+        organization_id: org.id.clone(),
+        organization_name: org.name.clone(),
+        expires_in: state.tokens.ttl_seconds(),
+        refresh_token,
+        refresh_expires_in: ttl.as_secs(),
+    })
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
 
 /// Log in as an organization's admin.
 ///
 /// An unknown email and a wrong password get the same answer after the same bcrypt work.
-/// Repeated attempts on one account are throttled (429 with `Retry-After`).
+/// Repeated attempts on one account are throttled (429 with `Retry-After`), even with the
+/// right password, until the window ends.
 #[utoipa::path(
     post, path = "/admin/login", tag = "admin",
     request_body = LoginRequest,
@@ -87,6 +159,7 @@ pub async fn login_admin(
         .await
         .map_err(ApiError::Internal)?;
     let Some(admin) = admin.filter(|_| verified) else {
+        metrics::counter!("login_failures_total").increment(1);
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
     };
     let org = state
@@ -98,22 +171,162 @@ pub async fn login_admin(
         .throttle
         .succeeded(state.store.as_ref(), email.as_str())
         .await?;
-    let access_token = state
-        .tokens
-        .issue(&admin.id, &org.id, admin.token_version)
-        .map_err(|e| ApiError::Internal(e.into()))?;
     tracing::info!(admin_id = %admin.id, "admin logged in");
-    let mut response = Json(LoginResponse {
-        access_token,
-        token_type: "bearer",
-        admin_id: admin.id,
-        organization_id: org.id,
-        organization_name: org.name,
-        expires_in: state.tokens.ttl_seconds(),
-    })
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    issue_tokens(&state, &admin, &org, admin.token_version, None).await
+}
+
+/// Exchange a refresh token for new tokens.
+///
+/// Each refresh token works once and is replaced by the next one. Presenting a spent token
+/// revokes its whole chain (the token has leaked): log in again.
+#[utoipa::path(
+    post, path = "/admin/refresh", tag = "admin",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = LoginResponse),
+        (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ValidationErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn refresh_tokens(
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    let token = body.refresh_token.trim();
+    if token.is_empty() || token.len() > 256 {
+        return Err(ApiError::field(
+            &["body", "refresh_token"],
+            "value_error",
+            "refresh_token must be a token from /admin/login",
+        ));
+    }
+    let spent = match state
+        .store
+        .spend_refresh_token(&refresh::hash(token), Utc::now())
+        .await?
+    {
+        RefreshSpend::Fresh(spent) => spent,
+        RefreshSpend::Reused(spent) => {
+            tracing::warn!(admin_id = %spent.admin_id, "refresh token reused: revoking its chain");
+            state.store.revoke_refresh_family(&spent.family_id).await?;
+            return Err(ApiError::Unauthorized(BAD_REFRESH));
+        }
+        RefreshSpend::Invalid => return Err(ApiError::Unauthorized(BAD_REFRESH)),
+    };
+    let admin = state
+        .store
+        .admin_by_id(&spent.admin_id)
+        .await?
+        .ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
+    let org = state
+        .store
+        .organization_by_id(&admin.organization_id)
+        .await?
+        .ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
+    issue_tokens(
+        &state,
+        &admin,
+        &org,
+        admin.token_version,
+        Some(spent.family_id),
+    )
+    .await
+}
+
+/// Log out everywhere.
+///
+/// Every access token and refresh token of the calling admin stops working at once.
+#[utoipa::path(
+    post, path = "/admin/logout", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(admin_id = %auth.admin.id))]
+pub async fn logout_admin(
+    State(state): State<AppState>,
+    auth: AuthAdmin,
+) -> Result<StatusCode, ApiError> {
+    state.store.revoke_sessions(&auth.admin.id).await?;
+    tracing::info!("admin logged out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the admin's password.
+///
+/// Needs the current password. Every existing access and refresh token stops working; the
+/// response carries fresh ones.
+#[utoipa::path(
+    put, path = "/admin/password", tag = "admin",
+    request_body = ChangePasswordRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed; new tokens", body = LoginResponse),
+        (status = 401, description = "Missing/invalid token or wrong current password", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ValidationErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(admin_id = %auth.admin.id))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    auth: AuthAdmin,
+    ValidJson(body): ValidJson<ChangePasswordRequest>,
+) -> Result<Response, ApiError> {
+    let mut errors = Vec::new();
+    let current = field(
+        &mut errors,
+        &["body", "current_password"],
+        LoginPassword::parse(&body.current_password),
+    );
+    let new = field(
+        &mut errors,
+        &["body", "new_password"],
+        Password::parse(&body.new_password),
+    );
+    let (Some(current), Some(new)) = (current, new) else {
+        return Err(ApiError::Validation(errors));
+    };
+    state
+        .throttle
+        .attempt(state.store.as_ref(), &auth.admin.email)
+        .await?;
+    let verified = state
+        .hasher
+        .verify(&current, Some(&auth.admin.password_hash))
+        .await
+        .map_err(ApiError::Internal)?;
+    if !verified {
+        metrics::counter!("login_failures_total").increment(1);
+        return Err(ApiError::Unauthorized("Incorrect password"));
+    }
+    state
+        .throttle
+        .succeeded(state.store.as_ref(), &auth.admin.email)
+        .await?;
+    let hash = state.hasher.hash(&new).await.map_err(ApiError::Internal)?;
+    let version = state
+        .store
+        .change_password(&auth.admin.id, &hash)
+        .await
+        .map_err(|e| match e {
+            crate::storage::StoreError::NotFound => {
+                ApiError::Unauthorized("Could not validate credentials")
+            }
+            other => other.into(),
+        })?;
+    tracing::info!("password changed; earlier tokens revoked");
+    issue_tokens(&state, &auth.admin, &auth.organization, version, None).await
 }

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Transaction};
 
-use super::{AttemptWindow, ReconcileReport, Store, StoreError, Taken};
+use super::{AttemptWindow, ReconcileReport, RefreshSpend, RefreshToken, Store, StoreError, Taken};
 use crate::domain::{is_tenant_collection, Admin, NewOrganization, OrgName, Organization};
 use crate::failpoint::Failpoints;
 
@@ -40,6 +40,15 @@ CREATE TABLE IF NOT EXISTS admins (
     token_version   INTEGER NOT NULL DEFAULT 0,
     created_at      TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    hash       TEXT PRIMARY KEY,
+    admin_id   TEXT NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+    family_id  TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    spent      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family_id);
+CREATE INDEX IF NOT EXISTS refresh_tokens_admin ON refresh_tokens (admin_id);
 CREATE TABLE IF NOT EXISTS login_attempts (
     key          TEXT PRIMARY KEY,
     window_start INTEGER NOT NULL,
@@ -252,6 +261,19 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn close(&self) {
+        // Fold the WAL back into the main file so a copied database file is complete.
+        let result = self
+            .write(|tx, _| {
+                tx.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    .map_err(backend)
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
+        }
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
             .await
@@ -406,6 +428,11 @@ impl Store for EmbeddedStore {
         self.write(move |tx, _| {
             let mut report = ReconcileReport::default();
             tx.execute(
+                "DELETE FROM refresh_tokens WHERE expires_at < ?1",
+                [Utc::now().timestamp()],
+            )
+            .map_err(backend)?;
+            tx.execute(
                 "DELETE FROM login_attempts WHERE window_start < ?1",
                 [cutoff],
             )
@@ -555,6 +582,113 @@ impl Store for EmbeddedStore {
         let key = key.to_owned();
         self.write(move |tx, _| {
             tx.execute("DELETE FROM login_attempts WHERE key = ?1", [key])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn change_password(
+        &self,
+        admin_id: &str,
+        password_hash: &str,
+    ) -> Result<i64, StoreError> {
+        let (id, hash) = (admin_id.to_owned(), password_hash.to_owned());
+        self.write(move |tx, _| {
+            let version: Option<i64> = tx
+                .query_row(
+                    "UPDATE admins SET password_hash = ?2, token_version = token_version + 1 WHERE id = ?1 RETURNING token_version",
+                    params![id, hash],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            let version = version.ok_or(StoreError::NotFound)?;
+            tx.execute("DELETE FROM refresh_tokens WHERE admin_id = ?1", [&id])
+                .map_err(backend)?;
+            Ok(version)
+        })
+        .await
+    }
+
+    async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError> {
+        let id = admin_id.to_owned();
+        self.write(move |tx, _| {
+            let version: Option<i64> = tx
+                .query_row(
+                    "UPDATE admins SET token_version = token_version + 1 WHERE id = ?1 RETURNING token_version",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            let version = version.ok_or(StoreError::NotFound)?;
+            tx.execute("DELETE FROM refresh_tokens WHERE admin_id = ?1", [&id])
+                .map_err(backend)?;
+            Ok(version)
+        })
+        .await
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
+        let t = token.clone();
+        self.write(move |tx, _| {
+            tx.execute(
+                "INSERT INTO refresh_tokens (hash, admin_id, family_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![t.hash, t.admin_id, t.family_id, t.expires_at.timestamp()],
+            )
+            .map_err(|e| match &e {
+                rusqlite::Error::SqliteFailure(err, _) if err.code == ErrorCode::ConstraintViolation => {
+                    StoreError::NotFound
+                }
+                _ => backend(e),
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn spend_refresh_token(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshSpend, StoreError> {
+        let hash = hash.to_owned();
+        self.write(move |tx, _| {
+            let row: Option<(String, String, i64, i64)> = tx
+                .query_row(
+                    "SELECT admin_id, family_id, expires_at, spent FROM refresh_tokens WHERE hash = ?1",
+                    [&hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            let Some((admin_id, family_id, expires_at, spent)) = row else {
+                return Ok(RefreshSpend::Invalid);
+            };
+            let token = RefreshToken {
+                hash: hash.clone(),
+                admin_id,
+                family_id,
+                expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or(now),
+            };
+            if spent != 0 {
+                return Ok(RefreshSpend::Reused(token));
+            }
+            if expires_at <= now.timestamp() {
+                return Ok(RefreshSpend::Invalid);
+            }
+            tx.execute("UPDATE refresh_tokens SET spent = 1 WHERE hash = ?1", [&hash])
+                .map_err(backend)?;
+            Ok(RefreshSpend::Fresh(token))
+        })
+        .await
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError> {
+        let family = family_id.to_owned();
+        self.write(move |tx, _| {
+            tx.execute("DELETE FROM refresh_tokens WHERE family_id = ?1", [family])
                 .map_err(backend)?;
             Ok(())
         })

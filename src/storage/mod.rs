@@ -12,6 +12,7 @@
 //! See ARCHITECTURE.md for the data model on each store and the consistency argument.
 
 pub mod embedded;
+pub mod metered;
 pub mod mongo;
 
 use std::sync::Arc;
@@ -67,6 +68,30 @@ pub struct AttemptWindow {
     pub window_start: DateTime<Utc>,
 }
 
+/// A refresh token as stored: only its SHA-256 hash, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// Hex SHA-256 of the token string.
+    pub hash: String,
+    /// The admin it refreshes.
+    pub admin_id: String,
+    /// The rotation chain it belongs to (one per login).
+    pub family_id: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What spending a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshSpend {
+    /// Valid and now spent: the caller issues the next token of the family.
+    Fresh(RefreshToken),
+    /// Already spent before: a replay; the caller revokes the whole family.
+    Reused(RefreshToken),
+    /// Unknown, revoked or expired.
+    Invalid,
+}
+
 /// What a reconciler pass repaired.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -86,6 +111,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip proving the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Flushes and closes connections at shutdown (best effort).
+    async fn close(&self);
 
     /// Creates the organization, its admin and its tenant collection, all or nothing.
     /// A taken slug or email is [`StoreError::Conflict`].
@@ -150,6 +178,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets the attempts counted for `key` (after a successful login).
     async fn clear_login_attempts(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Replaces the admin's password hash, bumps their token version (every access token dies)
+    /// and deletes their refresh tokens. Returns the new version; `NotFound` if the admin is gone.
+    async fn change_password(&self, admin_id: &str, password_hash: &str)
+        -> Result<i64, StoreError>;
+
+    /// Bumps the admin's token version and deletes their refresh tokens (log out everywhere).
+    async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError>;
+
+    /// Stores a new refresh token (by hash).
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
+
+    /// Marks the token with this hash spent, atomically: of concurrent spends of one token,
+    /// exactly one is `Fresh`.
+    async fn spend_refresh_token(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshSpend, StoreError>;
+
+    /// Deletes every refresh token of a rotation chain.
+    async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError>;
 }
 
 /// Connects the store chosen by the configuration and runs its migrations.
@@ -168,6 +218,13 @@ pub async fn connect(config: &Config, failpoints: Failpoints) -> anyhow::Result<
             .await?,
         ),
     };
-    store.migrate().await?;
-    Ok(store)
+    if let Err(e) = store.migrate().await {
+        // An unreachable MongoDB at start-up is not fatal: the service starts, reports
+        // unhealthy, and the periodic task migrates once the server answers.
+        if !matches!(e, StoreError::Unavailable(_)) {
+            return Err(e.into());
+        }
+        tracing::error!(error = %e, "store unreachable at start-up; will retry");
+    }
+    Ok(Arc::new(metered::MeteredStore(store)))
 }

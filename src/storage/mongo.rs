@@ -29,7 +29,7 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 
-use super::{AttemptWindow, ReconcileReport, Store, StoreError, Taken};
+use super::{AttemptWindow, ReconcileReport, RefreshSpend, RefreshToken, Store, StoreError, Taken};
 use crate::domain::{is_tenant_collection, Admin, NewOrganization, OrgName, Organization};
 use crate::failpoint::Failpoints;
 
@@ -38,6 +38,7 @@ const ADMINS: &str = "admins";
 const RESERVATIONS: &str = "reservations";
 const LOGIN_ATTEMPTS: &str = "login_attempts";
 const LOGIN_WINDOWS: &str = "login_windows";
+const REFRESH_TOKENS: &str = "refresh_tokens";
 
 const DUPLICATE_KEY: i32 = 11000;
 const NAMESPACE_NOT_FOUND: i32 = 26;
@@ -93,6 +94,9 @@ impl MongoStore {
     }
     fn attempts(&self) -> Collection<Document> {
         self.db.collection(LOGIN_ATTEMPTS)
+    }
+    fn refresh(&self) -> Collection<Document> {
+        self.db.collection(REFRESH_TOKENS)
     }
     fn windows(&self) -> Collection<Document> {
         self.db.collection(LOGIN_WINDOWS)
@@ -281,6 +285,11 @@ impl MongoStore {
     /// Removes every trace of an organization. Each step is idempotent.
     async fn purge(&self, org: &Document) -> Result<(), StoreError> {
         let id = org.get_str("_id").unwrap_or_default().to_owned();
+        self.run(
+            "delete refresh tokens",
+            self.refresh().delete_many(doc! { "organization_id": &id }),
+        )
+        .await?;
         self.run(
             "delete admins",
             self.admins().delete_many(doc! { "organization_id": &id }),
@@ -655,6 +664,10 @@ impl Store for MongoStore {
         Ok(())
     }
 
+    async fn close(&self) {
+        self.client.clone().shutdown().await;
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.run("ping", self.db.run_command(doc! { "ping": 1 }))
             .await
@@ -913,6 +926,16 @@ impl Store for MongoStore {
             }
         }
 
+        // Refresh tokens that expired, or whose admin is gone.
+        self.run(
+            "expire refresh tokens",
+            self.refresh().delete_many(doc! { "$or": [
+                { "expires_at": { "$lt": bson_time(now) } },
+                { "organization_id": { "$nin": &org_ids } },
+            ] }),
+        )
+        .await?;
+
         // 6. Throttle windows long over (no window is longer than a day).
         let old = now.timestamp() - super::MAX_LOGIN_WINDOW_SECONDS;
         self.run(
@@ -1103,6 +1126,133 @@ impl Store for MongoStore {
         self.run(
             "clear window",
             self.windows().delete_one(doc! { "_id": key }),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn change_password(
+        &self,
+        admin_id: &str,
+        password_hash: &str,
+    ) -> Result<i64, StoreError> {
+        let admin = self
+            .run(
+                "change password",
+                self.admins().find_one_and_update(
+                    doc! { "_id": admin_id },
+                    doc! { "$set": { "password_hash": password_hash }, "$inc": { "token_version": 1_i64 } },
+                )
+                .return_document(mongodb::options::ReturnDocument::After),
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.run(
+            "revoke refresh tokens",
+            self.refresh().delete_many(doc! { "admin_id": admin_id }),
+        )
+        .await?;
+        Ok(admin_from_doc(&admin)?.token_version)
+    }
+
+    async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError> {
+        let admin = self
+            .run(
+                "revoke sessions",
+                self.admins()
+                    .find_one_and_update(
+                        doc! { "_id": admin_id },
+                        doc! { "$inc": { "token_version": 1_i64 } },
+                    )
+                    .return_document(mongodb::options::ReturnDocument::After),
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.run(
+            "revoke refresh tokens",
+            self.refresh().delete_many(doc! { "admin_id": admin_id }),
+        )
+        .await?;
+        Ok(admin_from_doc(&admin)?.token_version)
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
+        let organization_id = self
+            .run(
+                "find admin",
+                self.admins().find_one(doc! { "_id": &token.admin_id }),
+            )
+            .await?
+            .and_then(|a| a.get_str("organization_id").ok().map(str::to_owned))
+            .ok_or(StoreError::NotFound)?;
+        self.run(
+            "insert refresh token",
+            self.refresh().insert_one(doc! {
+                "_id": &token.hash,
+                "admin_id": &token.admin_id,
+                "organization_id": organization_id,
+                "family_id": &token.family_id,
+                "expires_at": bson_time(token.expires_at),
+            }),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn spend_refresh_token(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshSpend, StoreError> {
+        let Some(found) = self
+            .run(
+                "find refresh token",
+                self.refresh().find_one(doc! { "_id": hash }),
+            )
+            .await?
+        else {
+            return Ok(RefreshSpend::Invalid);
+        };
+        let token = RefreshToken {
+            hash: hash.to_owned(),
+            admin_id: found
+                .get_str("admin_id")
+                .map_err(|_| field_err("admin_id"))?
+                .to_owned(),
+            family_id: found
+                .get_str("family_id")
+                .map_err(|_| field_err("family_id"))?
+                .to_owned(),
+            expires_at: found
+                .get_datetime("expires_at")
+                .map(|t| chrono_time(*t))
+                .map_err(|_| field_err("expires_at"))?,
+        };
+        // Spending is an insert of a marker with a unique _id: of concurrent spends exactly one
+        // succeeds (FerretDB's findAndModify is not atomic, inserts are).
+        let marker = doc! {
+            "_id": format!("{hash}:spent"),
+            "admin_id": &token.admin_id,
+            "organization_id": found.get_str("organization_id").unwrap_or_default(),
+            "family_id": &token.family_id,
+            "expires_at": bson_time(token.expires_at),
+            "spent": true,
+        };
+        match self
+            .run("spend refresh token", self.refresh().insert_one(marker))
+            .await
+        {
+            Ok(_) if token.expires_at <= now => Ok(RefreshSpend::Invalid),
+            Ok(_) => Ok(RefreshSpend::Fresh(token)),
+            Err(StoreError::Conflict(_)) => Ok(RefreshSpend::Reused(token)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError> {
+        self.run(
+            "revoke family",
+            self.refresh().delete_many(doc! { "family_id": family_id }),
         )
         .await
         .map(drop)
