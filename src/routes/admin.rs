@@ -90,12 +90,13 @@ async fn issue_tokens(
             hash,
             admin_id: admin.id.clone(),
             family_id: family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            token_version: version,
             expires_at: Utc::now() + chrono::Duration::from_std(ttl).unwrap_or_default(),
         })
         .await
         .map_err(|e| match e {
-            // The admin vanished between the check and the insert.
-            crate::storage::StoreError::NotFound => ApiError::Unauthorized(BAD_CREDENTIALS),
+            // The admin vanished, or the chain was revoked, between the check and the insert.
+            crate::storage::StoreError::NotFound => ApiError::Unauthorized(BAD_REFRESH),
             other => other.into(),
         })?;
     let mut response = Json(LoginResponse {
@@ -222,6 +223,7 @@ pub async fn refresh_tokens(
         .store
         .admin_by_id(&spent.admin_id)
         .await?
+        .filter(|admin| admin.token_version == spent.token_version)
         .ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
     let org = state
         .store

@@ -45,7 +45,12 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     admin_id   TEXT NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
     family_id  TEXT NOT NULL,
     expires_at INTEGER NOT NULL,
+    token_version INTEGER NOT NULL,
     spent      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS revoked_families (
+    family_id  TEXT PRIMARY KEY,
+    revoked_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family_id);
 CREATE INDEX IF NOT EXISTS refresh_tokens_admin ON refresh_tokens (admin_id);
@@ -432,6 +437,12 @@ impl Store for EmbeddedStore {
                 [Utc::now().timestamp()],
             )
             .map_err(backend)?;
+            // A revoked chain's tokens all expire within the longest refresh lifetime (90 days).
+            tx.execute(
+                "DELETE FROM revoked_families WHERE revoked_at < ?1",
+                [Utc::now().timestamp() - 90 * 86_400],
+            )
+            .map_err(backend)?;
             tx.execute(
                 "DELETE FROM login_attempts WHERE window_start < ?1",
                 [cutoff],
@@ -633,9 +644,19 @@ impl Store for EmbeddedStore {
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
         let t = token.clone();
         self.write(move |tx, _| {
+            let revoked: bool = tx
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM revoked_families WHERE family_id = ?1)",
+                    [&t.family_id],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if revoked {
+                return Err(StoreError::NotFound);
+            }
             tx.execute(
-                "INSERT INTO refresh_tokens (hash, admin_id, family_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![t.hash, t.admin_id, t.family_id, t.expires_at.timestamp()],
+                "INSERT INTO refresh_tokens (hash, admin_id, family_id, expires_at, token_version) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![t.hash, t.admin_id, t.family_id, t.expires_at.timestamp(), t.token_version],
             )
             .map_err(|e| match &e {
                 rusqlite::Error::SqliteFailure(err, _) if err.code == ErrorCode::ConstraintViolation => {
@@ -655,21 +676,22 @@ impl Store for EmbeddedStore {
     ) -> Result<RefreshSpend, StoreError> {
         let hash = hash.to_owned();
         self.write(move |tx, _| {
-            let row: Option<(String, String, i64, i64)> = tx
+            let row: Option<(String, String, i64, i64, i64)> = tx
                 .query_row(
-                    "SELECT admin_id, family_id, expires_at, spent FROM refresh_tokens WHERE hash = ?1",
+                    "SELECT admin_id, family_id, expires_at, spent, token_version FROM refresh_tokens WHERE hash = ?1",
                     [&hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
                 .optional()
                 .map_err(backend)?;
-            let Some((admin_id, family_id, expires_at, spent)) = row else {
+            let Some((admin_id, family_id, expires_at, spent, token_version)) = row else {
                 return Ok(RefreshSpend::Invalid);
             };
             let token = RefreshToken {
                 hash: hash.clone(),
                 admin_id,
                 family_id,
+                token_version,
                 expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or(now),
             };
             if spent != 0 {
@@ -688,7 +710,12 @@ impl Store for EmbeddedStore {
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError> {
         let family = family_id.to_owned();
         self.write(move |tx, _| {
-            tx.execute("DELETE FROM refresh_tokens WHERE family_id = ?1", [family])
+            tx.execute(
+                "INSERT OR IGNORE INTO revoked_families (family_id, revoked_at) VALUES (?1, ?2)",
+                params![family, Utc::now().timestamp()],
+            )
+            .map_err(backend)?;
+            tx.execute("DELETE FROM refresh_tokens WHERE family_id = ?1", [&family])
                 .map_err(backend)?;
             Ok(())
         })

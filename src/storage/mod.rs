@@ -77,6 +77,8 @@ pub struct RefreshToken {
     pub admin_id: String,
     /// The rotation chain it belongs to (one per login).
     pub family_id: String,
+    /// The admin's token version when issued: a logout or password change since then voids it.
+    pub token_version: i64,
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
 }
@@ -198,7 +200,7 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<RefreshSpend, StoreError>;
 
-    /// Deletes every refresh token of a rotation chain.
+    /// Revokes a rotation chain: its tokens stop working and no new token can join it.
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError>;
 }
 

@@ -931,7 +931,7 @@ impl Store for MongoStore {
             "expire refresh tokens",
             self.refresh().delete_many(doc! { "$or": [
                 { "expires_at": { "$lt": bson_time(now) } },
-                { "organization_id": { "$nin": &org_ids } },
+                { "organization_id": { "$exists": true, "$nin": &org_ids } },
             ] }),
         )
         .await?;
@@ -1192,11 +1192,31 @@ impl Store for MongoStore {
                 "admin_id": &token.admin_id,
                 "organization_id": organization_id,
                 "family_id": &token.family_id,
+                "token_version": token.token_version,
                 "expires_at": bson_time(token.expires_at),
             }),
         )
-        .await
-        .map(drop)
+        .await?;
+        // Joining a chain that was revoked meanwhile is undone: revocation inserts its marker
+        // before deleting the chain's tokens, so either we see the marker here or the
+        // revocation's delete sees our token.
+        let revoked = self
+            .run(
+                "check family",
+                self.refresh()
+                    .find_one(doc! { "_id": format!("family:{}", token.family_id) }),
+            )
+            .await?
+            .is_some();
+        if revoked {
+            self.run(
+                "undo refresh token",
+                self.refresh().delete_one(doc! { "_id": &token.hash }),
+            )
+            .await?;
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn spend_refresh_token(
@@ -1223,6 +1243,7 @@ impl Store for MongoStore {
                 .get_str("family_id")
                 .map_err(|_| field_err("family_id"))?
                 .to_owned(),
+            token_version: found.get_i64("token_version").unwrap_or(-1),
             expires_at: found
                 .get_datetime("expires_at")
                 .map(|t| chrono_time(*t))
@@ -1250,9 +1271,26 @@ impl Store for MongoStore {
     }
 
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError> {
+        let marker = doc! {
+            "_id": format!("family:{family_id}"),
+            "family_id": family_id,
+            "revoked": true,
+            "expires_at": bson_time(Utc::now() + chrono::Duration::days(90)),
+        };
+        match self
+            .run("revoke family", self.refresh().insert_one(marker))
+            .await
+        {
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        // Live tokens go; spent markers stay until they expire, so a late replay of a spent
+        // token is still recognised as a reuse.
         self.run(
             "revoke family",
-            self.refresh().delete_many(doc! { "family_id": family_id }),
+            self.refresh().delete_many(doc! {
+                "family_id": family_id, "spent": { "$exists": false }, "revoked": { "$exists": false },
+            }),
         )
         .await
         .map(drop)

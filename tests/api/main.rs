@@ -16,4 +16,5 @@ mod orgs;
 mod outage;
 mod rename_large;
 mod security;
+mod sessions;
 mod tokens;

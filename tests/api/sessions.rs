@@ -1,0 +1,152 @@
+//! Refresh tokens, logout and password change: every earlier token dies when it should.
+
+use serde_json::{json, Value};
+
+use crate::both_stores;
+use crate::helpers::*;
+
+async fn login_body(app: &TestApp, email: &str, password: &str) -> Value {
+    let r = app.login(email, password).await;
+    assert_eq!(r.status(), 200);
+    json_body(r).await
+}
+
+async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
+    app.post_json("/admin/refresh", &json!({"refresh_token": token}))
+        .await
+}
+
+/// A guarded call that succeeds with a live token (a same-name rename).
+async fn token_works(app: &TestApp, token: &str, name: &str, email: &str, password: &str) -> bool {
+    let r = app.update_org(Some(token), name, email, password).await;
+    match r.status().as_u16() {
+        200 => true,
+        401 => false,
+        other => panic!("unexpected {other}"),
+    }
+}
+
+both_stores! {
+    /// Login returns a refresh token; each refresh token works once and yields the next one.
+    async fn refresh_tokens_rotate(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.given_org("Acme", "a@acme.com").await;
+        let first = login_body(&app, "a@acme.com", PASSWORD).await;
+        let r1 = first["refresh_token"].as_str().unwrap();
+        assert!(first["refresh_expires_in"].as_u64().unwrap() > 0);
+
+        let r = refresh(&app, r1).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let second = json_body(r).await;
+        let r2 = second["refresh_token"].as_str().unwrap();
+        assert_ne!(r1, r2);
+        assert_eq!(second["organization_name"], "Acme");
+        assert!(token_works(&app, second["access_token"].as_str().unwrap(), "Acme", "a@acme.com", PASSWORD).await);
+
+        let r = refresh(&app, r2).await;
+        assert_eq!(r.status(), 200, "the rotated token works once");
+        for bad in ["", "ort_nonsense", &"x".repeat(300)] {
+            let r = refresh(&app, bad).await;
+            assert!(matches!(r.status().as_u16(), 401 | 422), "{bad:?}");
+        }
+    }
+}
+
+both_stores! {
+    /// Reusing a spent refresh token revokes the whole chain, including the newest token.
+    async fn reusing_a_spent_refresh_token_revokes_the_chain(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.given_org("Acme", "a@acme.com").await;
+        let first = login_body(&app, "a@acme.com", PASSWORD).await;
+        let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+        let second = json_body(refresh(&app, &r1).await).await;
+        let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+
+        let replay = refresh(&app, &r1).await;
+        assert_eq!(replay.status(), 401);
+        assert_eq!(replay.headers()["www-authenticate"], "Bearer");
+        assert_eq!(refresh(&app, &r2).await.status(), 401, "the chain is revoked");
+        // Another login starts a new, working chain.
+        let third = login_body(&app, "a@acme.com", PASSWORD).await;
+        assert_eq!(refresh(&app, third["refresh_token"].as_str().unwrap()).await.status(), 200);
+    }
+}
+
+both_stores! {
+    /// Concurrent uses of one refresh token are a replay: at most one gets new tokens, and the
+    /// chain ends revoked, so whatever that one got stops working too.
+    async fn concurrent_refreshes_of_one_token_revoke_the_chain(backend: Backend) {
+        let app = spawn_app_with(backend, &[("RATE_LIMITS", "off")]).await;
+        app.given_org("Acme", "a@acme.com").await;
+        let body = login_body(&app, "a@acme.com", PASSWORD).await;
+        let token = body["refresh_token"].as_str().unwrap();
+        let responses = futures::future::join_all((0..8).map(|_| refresh(&app, token))).await;
+        let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+        assert!(statuses.iter().filter(|s| **s == 200).count() <= 1, "{statuses:?}");
+        assert!(statuses.iter().filter(|s| **s == 401).count() >= 7, "{statuses:?}");
+        for r in responses.into_iter().filter(|r| r.status() == 200) {
+            let next = json_body(r).await;
+            assert_eq!(refresh(&app, next["refresh_token"].as_str().unwrap()).await.status(), 401, "the chain is revoked");
+        }
+    }
+}
+
+both_stores! {
+    /// Logout kills every access and refresh token of the admin.
+    async fn logout_revokes_every_token(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.given_org("Acme", "a@acme.com").await;
+        let a = login_body(&app, "a@acme.com", PASSWORD).await;
+        let b = login_body(&app, "a@acme.com", PASSWORD).await;
+        let r = app.client.post(app.url("/admin/logout")).bearer_auth(a["access_token"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        for session in [&a, &b] {
+            assert!(!token_works(&app, session["access_token"].as_str().unwrap(), "Acme", "a@acme.com", PASSWORD).await);
+            assert_eq!(refresh(&app, session["refresh_token"].as_str().unwrap()).await.status(), 401);
+        }
+        let r = app.client.post(app.url("/admin/logout")).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let c = login_body(&app, "a@acme.com", PASSWORD).await;
+        assert!(token_works(&app, c["access_token"].as_str().unwrap(), "Acme", "a@acme.com", PASSWORD).await);
+    }
+}
+
+both_stores! {
+    /// A password change needs the current password, kills every earlier token, and returns new ones.
+    async fn password_change_kills_earlier_tokens(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.given_org("Acme", "a@acme.com").await;
+        let old = login_body(&app, "a@acme.com", PASSWORD).await;
+        let access = old["access_token"].as_str().unwrap();
+        let change = |current: &str, new: &str| {
+            app.client.put(app.url("/admin/password")).bearer_auth(access)
+                .json(&json!({"current_password": current, "new_password": new})).send()
+        };
+        let r = change("WrongPass123!", "BrandNewPass456!").await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert_422_on(change(PASSWORD, "short").await.unwrap(), "new_password").await;
+        assert_422_on(change(PASSWORD, &"p".repeat(73)).await.unwrap(), "new_password").await;
+
+        let r = change(PASSWORD, "BrandNewPass456!").await.unwrap();
+        assert_eq!(r.status(), 200);
+        let fresh = json_body(r).await;
+        assert!(!token_works(&app, access, "Acme", "a@acme.com", "BrandNewPass456!").await, "old access token died");
+        assert_eq!(refresh(&app, old["refresh_token"].as_str().unwrap()).await.status(), 401, "old refresh token died");
+        assert!(token_works(&app, fresh["access_token"].as_str().unwrap(), "Acme", "a@acme.com", "BrandNewPass456!").await);
+        assert_eq!(app.login("a@acme.com", PASSWORD).await.status(), 401);
+        assert_eq!(app.login("a@acme.com", "BrandNewPass456!").await.status(), 200);
+    }
+}
+
+both_stores! {
+    /// Deleting the organization kills its refresh tokens too.
+    async fn delete_kills_refresh_tokens(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.given_org("Acme", "a@acme.com").await;
+        let s = login_body(&app, "a@acme.com", PASSWORD).await;
+        assert_eq!(app.delete_org(Some(s["access_token"].as_str().unwrap()), "Acme").await.status(), 204);
+        assert_eq!(refresh(&app, s["refresh_token"].as_str().unwrap()).await.status(), 401);
+        app.assert_consistent(0).await;
+    }
+}
