@@ -19,7 +19,7 @@ pub fn init(format: LogFormat) {
                 tracing_subscriber::fmt::layer()
                     .json()
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(true),
             )
             .init(),
     }

@@ -309,21 +309,30 @@ pub async fn start_service(location: &StoreLocation, overrides: &[(&str, &str)])
         .port();
     let mut env = location.env_with(overrides);
     env.insert("PORT".into(), port.to_string());
-    env.insert("RUST_LOG".into(), "warn".into());
+    env.entry("RUST_LOG".into())
+        .or_insert_with(|| "warn".into());
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_org-service"))
         .env_clear()
         .envs(&env)
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .current_dir(std::env::temp_dir())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("spawn org-service");
+    // stdout (the logs) and stderr (failpoint markers, fatal errors) feed one channel.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut err = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let tx2 = tx.clone();
     tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
+        while let Ok(Some(line)) = out.next_line().await {
+            let _ = tx2.send(line);
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = err.next_line().await {
             let _ = tx.send(line);
         }
     });
@@ -356,7 +365,7 @@ impl ServiceProcess {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// Waits until the process prints `marker` on stderr.
+    /// Waits until the process prints `marker` (on stdout or stderr).
     pub async fn wait_for_stderr(&mut self, marker: &str, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
         loop {
@@ -372,5 +381,34 @@ impl ServiceProcess {
     /// SIGKILL: no destructor, no graceful anything.
     pub async fn kill(mut self) {
         self.child.kill().await.expect("SIGKILL");
+    }
+}
+
+impl ServiceProcess {
+    /// Everything the process printed until it has been quiet for `quiet`.
+    pub async fn drain_stderr(&mut self, quiet: Duration) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Ok(Some(line)) = tokio::time::timeout(quiet, self.stderr.recv()).await {
+            lines.push(line);
+        }
+        lines
+    }
+
+    /// Sends a signal by name (TERM, INT).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (at most 30 s).
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the process exited within 30 s")
+            .unwrap()
     }
 }
