@@ -14,11 +14,21 @@ use utoipa::ToSchema;
 
 use crate::storage::{StoreError, Taken};
 
+/// One element of an error location: a field name or a position (FastAPI's `str | int`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LocItem {
+    /// A field or origin name (`body`, `query`, `email`).
+    Name(String),
+    /// A character position (malformed JSON) or array index.
+    Index(u64),
+}
+
 /// One field that failed validation (FastAPI's shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
-    /// Where: `["body", "organization_name"]`, `["query", "organization_name"]`, …
-    #[schema(value_type = Vec<String>)]
+    /// Where: `["body", "organization_name"]`, `["query", "organization_name"]`, `["body", 12]`.
+    #[schema(value_type = Vec<LocItem>)]
     pub loc: Vec<serde_json::Value>,
     /// What rule was broken.
     pub msg: String,

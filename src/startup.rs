@@ -202,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         api = api.routes(routes!(demo::create_sample_data));
     }
     let (api, openapi) = api.with_state(state.clone()).split_for_parts();
+    let spec = Arc::new(crate::openapi::document_json(&openapi).to_string());
     let api = api.merge(
         Router::new()
             .route("/metrics", get(crate::metrics::render))
@@ -229,9 +230,15 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(docs::landing))
         .route("/redoc", get(docs::redoc))
         .route("/redoc/redoc.standalone.js", get(docs::redoc_js))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let spec = Arc::clone(&spec);
+                async move { ([(header::CONTENT_TYPE, "application/json")], spec.as_str().to_owned()) }
+            }),
+        )
         .merge(
             SwaggerUi::new("/docs")
-                .url("/openapi.json", openapi)
                 .config(utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none")),
         );
 

@@ -20,10 +20,10 @@ use crate::storage::{RefreshSpend, RefreshToken};
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// The admin's email (any case).
-    #[schema(example = "admin@acme.com")]
+    #[schema(example = "admin@acme.com", format = Email, max_length = 254)]
     pub email: String,
     /// The admin's password.
-    #[schema(example = "SecurePass123!", format = Password)]
+    #[schema(example = "SecurePass123!", format = Password, min_length = 1, max_length = 72, pattern = r"^[^\x00]*$")]
     pub password: String,
 }
 
@@ -53,6 +53,7 @@ pub struct LoginResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
+    #[schema(min_length = 1, max_length = 256)]
     pub refresh_token: String,
 }
 
@@ -60,10 +61,10 @@ pub struct RefreshRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChangePasswordRequest {
     /// The current password.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1, max_length = 72, pattern = r"^[^\x00]*$")]
     pub current_password: String,
-    /// The new password: 8 characters to 72 bytes.
-    #[schema(format = Password)]
+    /// The new password: 8 characters to 72 bytes, no NUL.
+    #[schema(format = Password, min_length = 8, max_length = 72, pattern = r"^[^\x00]*$")]
     pub new_password: String,
 }
 
@@ -198,7 +199,7 @@ pub async fn refresh_tokens(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let token = body.refresh_token.trim();
+    let token = body.refresh_token.as_str();
     if token.is_empty() || token.len() > 256 {
         return Err(ApiError::field(
             &["body", "refresh_token"],

@@ -17,36 +17,38 @@ use crate::state::AppState;
 /// Body of `POST /org/create`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrgRequest {
-    /// 1–100 characters; its slug (lower-cased letters and digits) must be unused.
-    #[schema(example = "Acme Corp")]
+    /// 1–100 characters, no control characters, at least one letter or digit; its slug
+    /// (lower-cased letters and digits, other runs folded to `_`) must be unused.
+    #[schema(example = "Acme Corp", min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$")]
     pub organization_name: String,
     /// The admin's email; unique, compared case-insensitively.
-    #[schema(example = "admin@acme.com")]
+    #[schema(example = "admin@acme.com", format = Email, max_length = 254)]
     pub email: String,
-    /// 8 characters to 72 bytes.
-    #[schema(example = "SecurePass123!", format = Password)]
+    /// 8 characters to 72 bytes, no NUL.
+    #[schema(example = "SecurePass123!", format = Password, min_length = 8, max_length = 72, pattern = r"^[^\x00]*$")]
     pub password: String,
 }
 
 /// Query of `GET /org/get`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetOrgQuery {
     /// The organization's name (any spelling with the same slug finds it).
-    #[param(example = "Acme Corp")]
+    #[param(example = "Acme Corp", min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$")]
     pub organization_name: String,
 }
 
 /// Body of `PUT /org/update`: the new name plus the admin's credentials (re-authentication).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateOrgRequest {
-    /// The new name.
-    #[schema(example = "Acme Corporation")]
+    /// The new name (same rules as at creation).
+    #[schema(example = "Acme Corporation", min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$")]
     pub organization_name: String,
     /// The calling admin's email.
-    #[schema(example = "admin@acme.com")]
+    #[schema(example = "admin@acme.com", format = Email, max_length = 254)]
     pub email: String,
     /// The calling admin's current password.
-    #[schema(example = "SecurePass123!", format = Password)]
+    #[schema(example = "SecurePass123!", format = Password, min_length = 1, max_length = 72, pattern = r"^[^\x00]*$")]
     pub password: String,
 }
 
@@ -54,7 +56,7 @@ pub struct UpdateOrgRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeleteOrgRequest {
     /// The caller's own organization.
-    #[schema(example = "Acme Corp")]
+    #[schema(example = "Acme Corp", min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$")]
     pub organization_name: String,
 }
 

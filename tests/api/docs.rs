@@ -76,6 +76,9 @@ both_stores! {
             ("/admin/login", "post", &["200", "401", "422", "429", "503"][..]),
             ("/health", "get", &["200", "503"][..]),
             ("/health/live", "get", &["200"][..]),
+            ("/admin/refresh", "post", &["200", "401", "422", "503"][..]),
+            ("/admin/logout", "post", &["204", "401", "503"][..]),
+            ("/admin/password", "put", &["200", "401", "422", "429", "503"][..]),
         ];
         for (path, verb, statuses) in expected {
             let op = &spec["paths"][path][verb];
@@ -87,5 +90,10 @@ both_stores! {
         assert_eq!(spec["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
         assert!(spec["paths"]["/org/update"]["put"]["security"].is_array());
         assert!(spec["paths"].get("/demo/create-sample-data").is_none(), "demo route only in demo mode");
+        assert_eq!(spec["paths"]["/org/get"]["get"]["parameters"][0]["in"], "query");
+        let link = &spec["paths"]["/org/create"]["post"]["responses"]["201"]["links"]["GetOrganization"];
+        assert_eq!(link["operationId"], "get_org", "links use OpenAPI's field names: {link}");
+        let login = &spec["paths"]["/admin/login"]["post"]["responses"]["200"]["links"]["Refresh"];
+        assert_eq!(login["requestBody"]["refresh_token"], "$response.body#/refresh_token");
     }
 }
