@@ -123,6 +123,9 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Deployment environment (`APP_ENV`).
     pub app_env: AppEnv,
+    /// Longest a client may take to send a request's headers, on a new or kept-alive connection
+    /// (`HTTP_HEADER_TIMEOUT_SECONDS`, default 10): slow clients cannot pin connections.
+    pub header_timeout: Duration,
     /// Longest a request waits for the store before answering 503 (`STORE_TIMEOUT_SECONDS`, default 2).
     pub store_timeout: Duration,
     /// Age after which an unfinished create/rename/delete is considered abandoned by a crashed
@@ -295,6 +298,13 @@ impl Config {
             }
         };
 
+        let header_timeout = Duration::from_secs(parse_num::<u64>(
+            &get,
+            "HTTP_HEADER_TIMEOUT_SECONDS",
+            10,
+            1,
+            300,
+        )?);
         let rate_limits = parse_bool(&get, "RATE_LIMITS", true)?;
         let trust_forwarded_for = parse_bool(&get, "TRUST_FORWARDED_FOR", false)?;
         let store_timeout =
@@ -353,6 +363,7 @@ impl Config {
             demo_mode,
             log_format,
             rate_limits,
+            header_timeout,
             trust_forwarded_for,
             app_env,
             store_timeout,

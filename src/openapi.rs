@@ -48,30 +48,53 @@ pub fn document_json(openapi: &utoipa::openapi::OpenApi) -> serde_json::Value {
 
     let mut doc = serde_json::to_value(openapi).expect("the OpenAPI document serializes");
     let links = [
-        ("/org/create", "201", "GetOrganization", json!({
-            "operationId": "get_org",
-            "parameters": { "organization_name": "$response.body#/organization_name" },
-            "description": "Read the organization just created",
-        })),
-        ("/org/create", "201", "LogInAsItsAdmin", json!({
-            "operationId": "login_admin",
-            "requestBody": { "email": "$request.body#/email", "password": "$request.body#/password" },
-            "description": "Log in with the credentials just registered",
-        })),
-        ("/admin/login", "200", "Refresh", json!({
-            "operationId": "refresh_tokens",
-            "requestBody": { "refresh_token": "$response.body#/refresh_token" },
-            "description": "Exchange the refresh token for new tokens",
-        })),
-        ("/admin/refresh", "200", "RefreshAgain", json!({
-            "operationId": "refresh_tokens",
-            "requestBody": { "refresh_token": "$response.body#/refresh_token" },
-            "description": "Exchange the next refresh token",
-        })),
+        (
+            "/org/create",
+            "201",
+            "GetOrganization",
+            json!({
+                "operationId": "get_org",
+                "parameters": { "organization_name": "$response.body#/organization_name" },
+                "description": "Read the organization just created",
+            }),
+        ),
+        (
+            "/org/create",
+            "201",
+            "LogInAsItsAdmin",
+            json!({
+                "operationId": "login_admin",
+                "requestBody": { "email": "$request.body#/email", "password": "$request.body#/password" },
+                "description": "Log in with the credentials just registered",
+            }),
+        ),
+        (
+            "/admin/login",
+            "200",
+            "Refresh",
+            json!({
+                "operationId": "refresh_tokens",
+                "requestBody": { "refresh_token": "$response.body#/refresh_token" },
+                "description": "Exchange the refresh token for new tokens",
+            }),
+        ),
+        (
+            "/admin/refresh",
+            "200",
+            "RefreshAgain",
+            json!({
+                "operationId": "refresh_tokens",
+                "requestBody": { "refresh_token": "$response.body#/refresh_token" },
+                "description": "Exchange the next refresh token",
+            }),
+        ),
     ];
     for (path, status, name, link) in links {
         if let Some(response) = doc
-            .pointer_mut(&format!("/paths/{}/post/responses/{status}", path.replace('/', "~1")))
+            .pointer_mut(&format!(
+                "/paths/{}/post/responses/{status}",
+                path.replace('/', "~1")
+            ))
             .and_then(|r| r.as_object_mut())
         {
             response

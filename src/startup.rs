@@ -4,12 +4,12 @@
 //! router; [`App::run_until`] serves until a shutdown future resolves, then drains in-flight
 //! requests. Tests and `main` use exactly the same path.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -122,44 +122,83 @@ impl App {
 
     /// Serves until `shutdown` resolves, then stops accepting connections, lets in-flight
     /// requests finish (for at most [`SHUTDOWN_GRACE`]), and closes the store.
+    ///
+    /// The accept loop is hyper's own rather than `axum::serve` so that connections get a
+    /// header read timeout (`HTTP_HEADER_TIMEOUT_SECONDS`): without a timer hyper waits forever
+    /// for a client that sends its headers a byte at a time.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        use hyper::body::Incoming;
+        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+        use hyper_util::server::conn::auto::Builder;
+        use hyper_util::service::TowerToHyperService;
+        use tower::ServiceExt;
+
         let reconciler = tokio::spawn(reconcile_periodically(self.state.clone()));
         let addr = self.local_addr();
         tracing::info!(%addr, store = self.state.store.kind(), "org-service listening");
-        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
-            shutdown.await;
-            let _ = signalled_tx.send(());
-        };
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .into_future();
-        tokio::pin!(server);
-        let result = tokio::select! {
-            result = &mut server => result,
-            () = async {
-                // Once the signal came, give in-flight requests a bounded time to finish.
-                if signalled_rx.await.is_ok() {
-                    tokio::time::sleep(SHUTDOWN_GRACE).await;
-                } else {
-                    std::future::pending::<()>().await;
+
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.state.config.header_timeout);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(Duration::from_secs(20)));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(connection) => connection,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = self
+                .router
+                .clone()
+                .map_request(move |mut req: Request<Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    req
+                });
+            let connection = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
                 }
-            } => {
-                tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
-                Ok(())
-            }
-        };
+            });
+        }
+        drop(self.listener);
+        tracing::info!("shutdown signal received; draining in-flight requests");
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway"
+            );
+        }
         reconciler.abort();
         self.state.store.close().await;
         tracing::info!("org-service stopped");
-        result
+        Ok(())
     }
 }
 
@@ -234,7 +273,12 @@ pub fn router(state: AppState) -> Router {
             "/openapi.json",
             get(move || {
                 let spec = Arc::clone(&spec);
-                async move { ([(header::CONTENT_TYPE, "application/json")], spec.as_str().to_owned()) }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        spec.as_str().to_owned(),
+                    )
+                }
             }),
         )
         .merge(

@@ -19,7 +19,12 @@ use crate::state::AppState;
 pub struct CreateOrgRequest {
     /// 1–100 characters, no control characters, at least one letter or digit; its slug
     /// (lower-cased letters and digits, other runs folded to `_`) must be unused.
-    #[schema(example = "Acme Corp", min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$")]
+    #[schema(
+        example = "Acme Corp",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$"
+    )]
     pub organization_name: String,
     /// The admin's email; unique, compared case-insensitively.
     #[schema(example = "admin@acme.com", format = Email, max_length = 254)]
@@ -34,7 +39,12 @@ pub struct CreateOrgRequest {
 #[into_params(parameter_in = Query)]
 pub struct GetOrgQuery {
     /// The organization's name (any spelling with the same slug finds it).
-    #[param(example = "Acme Corp", min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$")]
+    #[param(
+        example = "Acme Corp",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$"
+    )]
     pub organization_name: String,
 }
 
@@ -42,7 +52,12 @@ pub struct GetOrgQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateOrgRequest {
     /// The new name (same rules as at creation).
-    #[schema(example = "Acme Corporation", min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$")]
+    #[schema(
+        example = "Acme Corporation",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$"
+    )]
     pub organization_name: String,
     /// The calling admin's email.
     #[schema(example = "admin@acme.com", format = Email, max_length = 254)]
@@ -56,7 +71,12 @@ pub struct UpdateOrgRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeleteOrgRequest {
     /// The caller's own organization.
-    #[schema(example = "Acme Corp", min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$")]
+    #[schema(
+        example = "Acme Corp",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$"
+    )]
     pub organization_name: String,
 }
 

@@ -109,3 +109,45 @@ async fn corrupt_an_organization(app: &TestApp, name: &str) {
         }
     }
 }
+
+both_stores! {
+    /// A client that never finishes its headers is disconnected instead of pinning a connection.
+    async fn slow_clients_are_disconnected(backend: Backend) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = spawn_app_with(backend, &[("HTTP_HEADER_TIMEOUT_SECONDS", "1")]).await;
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let mut buf = Vec::new();
+        // The server must end the connection by itself; the 20 s bound only keeps a broken
+        // server from hanging the test.
+        let read = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "the server kept a half-sent request open");
+        assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+        // A normal client on another connection is served meanwhile and after.
+        assert_eq!(app.client.get(app.url("/health/live")).send().await.unwrap().status(), 200);
+    }
+}
+
+both_stores! {
+    /// Header key hints (`kid`, `jku`, `x5u`) are never trusted: a token signed with another key
+    /// that points at it is refused, and one signed with ours is verified with ours regardless.
+    async fn token_header_key_hints_are_ignored(backend: Backend) {
+        use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+        let app = spawn_app(backend).await;
+        app.given_org("Acme", "a@acme.com").await;
+        let admin = app.store.admin_by_email("a@acme.com").await.unwrap().unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({"sub": admin.id, "admin_id": admin.id, "organization_id": admin.organization_id,
+            "ver": 0, "iat": now, "nbf": now, "exp": now + 60, "jti": "k"});
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("attacker-key".into());
+        header.jku = Some("https://attacker.example/jwks.json".into());
+        header.x5u = Some("https://attacker.example/cert.pem".into());
+        let evil = encode(&header, &claims, &EncodingKey::from_secret(b"attacker-controlled-key-material!").unwrap()).unwrap();
+        let r = app.client.post(app.url("/admin/logout")).bearer_auth(&evil).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let ours = encode(&header, &claims, &EncodingKey::from_secret(TEST_SECRET.as_bytes()).unwrap()).unwrap();
+        let r = app.client.post(app.url("/admin/logout")).bearer_auth(&ours).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+    }
+}
