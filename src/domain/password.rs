@@ -9,7 +9,20 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// bcrypt reads at most 72 bytes; anything longer would be silently truncated, so it is refused.
 pub const MAX_PASSWORD_BYTES: usize = 72;
 
-/// A new password: 8 characters to 72 bytes. `Debug` never prints it.
+/// The 3,000 most common passwords of at least 8 characters (zxcvbn's frequency list, MIT;
+/// see assets/common-passwords.LICENSE), lower-case, one per line.
+static COMMON: &str = include_str!("../../assets/common-passwords.txt");
+
+fn is_common(password: &str) -> bool {
+    use std::collections::HashSet;
+    use std::sync::OnceLock;
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| COMMON.lines().collect())
+        .contains(password.to_lowercase().as_str())
+}
+
+/// A new password: 8 characters to 72 bytes, not one of the 3,000 most common. `Debug` never
+/// prints it.
 #[derive(Clone)]
 pub struct Password(String);
 
@@ -21,6 +34,12 @@ impl Password {
             return Err(Invalid::new(
                 "string_too_short",
                 format!("password must be at least {MIN_PASSWORD_CHARS} characters"),
+            ));
+        }
+        if is_common(raw) {
+            return Err(Invalid::new(
+                "value_error",
+                "password is one of the most common passwords; choose another",
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -88,7 +107,9 @@ mod tests {
     #[test]
     fn length_rules() {
         assert!(Password::parse("short").is_err());
-        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse("kq8#Lm2x").is_ok());
+        assert!(Password::parse("12345678").is_err(), "common");
+        assert!(Password::parse("PassWord1").is_err(), "common, in any case");
         assert!(Password::parse(&"p".repeat(72)).is_ok());
         assert!(Password::parse(&"p".repeat(73)).is_err());
         // 25 three-byte characters: 25 characters but 75 bytes.

@@ -69,6 +69,7 @@ both_stores! {
             (json!({"organization_name": "!!! ---", "email": "a@b.co", "password": PASSWORD}), "organization_name", "empty slug"),
             (json!({"organization_name": "Acme", "email": "not-an-email", "password": PASSWORD}), "email", "bad email"),
             (json!({"organization_name": "Acme", "email": "a@b.co", "password": "short"}), "password", "short password"),
+            (json!({"organization_name": "Acme", "email": "a@b.co", "password": "Password1"}), "password", "one of the most common passwords"),
             (json!({"organization_name": "Acme", "email": "a@b.co", "password": long_password}), "password", "73 bytes: bcrypt would truncate"),
             (json!({"organization_name": "Acme", "email": "a@b.co", "password": wide_password}), "password", "25 characters but 75 bytes"),
             (json!({"organization_name": "Acme", "email": "a@b.co"}), "password", "missing password"),
