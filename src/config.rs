@@ -126,6 +126,9 @@ pub struct Config {
     /// Longest a client may take to send a request's headers, on a new or kept-alive connection
     /// (`HTTP_HEADER_TIMEOUT_SECONDS`, default 10): slow clients cannot pin connections.
     pub header_timeout: Duration,
+    /// Longest a request may take end to end before it is answered with 503
+    /// (`REQUEST_TIMEOUT_SECONDS`, default 30).
+    pub request_timeout: Duration,
     /// Longest a request waits for the store before answering 503 (`STORE_TIMEOUT_SECONDS`, default 2).
     pub store_timeout: Duration,
     /// Age after which an unfinished create/rename/delete is considered abandoned by a crashed
@@ -305,6 +308,13 @@ impl Config {
             1,
             300,
         )?);
+        let request_timeout = Duration::from_secs(parse_num::<u64>(
+            &get,
+            "REQUEST_TIMEOUT_SECONDS",
+            30,
+            1,
+            600,
+        )?);
         let rate_limits = parse_bool(&get, "RATE_LIMITS", true)?;
         let trust_forwarded_for = parse_bool(&get, "TRUST_FORWARDED_FOR", false)?;
         let store_timeout =
@@ -364,6 +374,7 @@ impl Config {
             log_format,
             rate_limits,
             header_timeout,
+            request_timeout,
             trust_forwarded_for,
             app_env,
             store_timeout,

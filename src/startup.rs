@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -39,8 +39,6 @@ use crate::storage;
 
 /// Largest request body accepted by the JSON endpoints (their bodies are well under 1 KiB).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-/// Longest a request may take end to end before it is answered with 503.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Longest the service waits for in-flight requests after SIGTERM/SIGINT.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -287,7 +285,11 @@ pub fn router(state: AppState) -> Router {
         );
 
     docs.merge(api)
-        .layer(middleware::from_fn(request_timeout))
+        .layer(middleware::from_fn_with_state(
+            state.config.request_timeout,
+            request_timeout,
+        ))
+        .layer(middleware::from_fn(run_to_completion))
         .layer(middleware::from_fn(crate::metrics::track_http))
         .layer(cors(&state.config))
         .layer(SetResponseHeaderLayer::overriding(
@@ -338,8 +340,21 @@ fn cors(config: &Config) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-async fn request_timeout(req: Request, next: Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+/// Runs the rest of the request in its own task, so a client that disconnects (or a load
+/// generator that stops at its deadline) does not cancel the handler half-way: store operations
+/// always finish and hand their connections back, and multi-step writes are never cut short by
+/// the client (the reconciler remains for crashes).
+async fn run_to_completion(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    // The task carries the request's span, so its log lines keep the request id.
+    match tokio::spawn(next.run(req).instrument(tracing::Span::current())).await {
+        Ok(response) => response,
+        Err(e) => ApiError::Internal(anyhow::anyhow!("request task failed: {e}")).into_response(),
+    }
+}
+
+async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::Unavailable("request timed out".into()).into_response(),
     }

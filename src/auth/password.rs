@@ -20,6 +20,7 @@ pub struct PasswordHasher {
     cost: u32,
     permits: Arc<Semaphore>,
     dummy_hash: Arc<String>,
+    completed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -33,6 +34,7 @@ impl PasswordHasher {
             cost,
             permits: Arc::new(Semaphore::new(workers.max(1))),
             dummy_hash: Arc::new(dummy_hash),
+            completed: Arc::default(),
         })
     }
 
@@ -60,9 +62,10 @@ impl PasswordHasher {
         Ok(ok && known)
     }
 
-    /// Hashes waiting for a free worker (for metrics and benchmarks).
-    pub fn available_workers(&self) -> usize {
-        self.permits.available_permits()
+    /// bcrypt operations (hashes and verifies) this hasher has completed: equal work for an
+    /// unknown email and a wrong password shows up here as one operation each.
+    pub fn completed(&self) -> u64 {
+        self.completed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn run<T: Send + 'static>(
@@ -76,9 +79,12 @@ impl PasswordHasher {
         metrics::histogram!("bcrypt_wait_seconds").record(queued.elapsed().as_secs_f64());
         let _permit = permit?;
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(job))
+        let result = tokio::task::spawn_blocking(move || span.in_scope(job))
             .instrument(tracing::Span::current())
-            .await?
+            .await?;
+        self.completed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        result
     }
 }
 

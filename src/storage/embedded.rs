@@ -61,13 +61,19 @@ CREATE TABLE IF NOT EXISTS login_attempts (
 );
 ";
 
-const MAX_READERS: usize = 8;
+/// Reader connections kept open. Reads beyond this many at once wait for a free connection
+/// rather than opening more: opening one parses the whole schema, which grows with every
+/// tenant table, and each connection holds its own page cache.
+const MAX_READERS: usize = 4;
+/// Page cache per connection, in KiB (SQLite's `cache_size` with a negative value).
+const CACHE_KIB: i64 = 2048;
 
 /// SQLite-backed [`Store`].
 pub struct EmbeddedStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    reader_permits: Arc<tokio::sync::Semaphore>,
     failpoints: Failpoints,
 }
 
@@ -93,6 +99,7 @@ impl EmbeddedStore {
             path,
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            reader_permits: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
             failpoints,
         })
     }
@@ -126,19 +133,23 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        // A permit per pooled connection: at most MAX_READERS reads run at once, and each
+        // finds a connection in the pool (or opens one of the MAX_READERS the first time).
+        let permit = Arc::clone(&self.reader_permits)
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let conn = match pooled {
                 Some(conn) => conn,
                 None => open_connection(&path)?,
             };
             let result = f(&conn);
-            let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
-            if pool.len() < MAX_READERS {
-                pool.push(conn);
-            }
+            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
             result
         })
         .await
@@ -153,6 +164,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(backend)?;
     conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(backend)?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)
         .map_err(backend)?;
     Ok(conn)
 }

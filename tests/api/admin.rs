@@ -40,6 +40,21 @@ both_stores! {
 }
 
 both_stores! {
+    /// An unknown email costs the same bcrypt work as a wrong password: one verify each.
+    async fn unknown_email_costs_one_bcrypt_verify_like_a_wrong_password(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.given_org("Acme", "a@acme.com").await;
+        let before = app.state.hasher.completed();
+        assert_eq!(app.login("a@acme.com", "WrongPass123!").await.status(), 401);
+        let after_wrong = app.state.hasher.completed();
+        assert_eq!(app.login("nobody@acme.com", "WrongPass123!").await.status(), 401);
+        let after_unknown = app.state.hasher.completed();
+        assert_eq!(after_wrong - before, 1, "a wrong password costs one verify");
+        assert_eq!(after_unknown - after_wrong, 1, "an unknown email costs one verify too");
+    }
+}
+
+both_stores! {
     /// Login with malformed input is a 422 naming the field.
     async fn login_validates_its_body(backend: Backend) {
         let app = spawn_app(backend).await;

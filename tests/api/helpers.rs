@@ -133,6 +133,7 @@ impl StoreLocation {
 
 /// A running app plus a client.
 pub struct TestApp {
+    pub state: org_service::state::AppState,
     pub addr: SocketAddr,
     pub client: Client,
     pub store: Arc<dyn Store>,
@@ -163,8 +164,10 @@ pub async fn spawn_on(
     let app = App::build(config).await.expect("app builds");
     let addr = app.local_addr();
     let store = Arc::clone(&app.state().store);
+    let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
+        state,
         addr,
         client: Client::builder()
             .timeout(Duration::from_secs(30))
