@@ -376,17 +376,29 @@ impl Bench {
             let (store, hash, chunk) = (Arc::clone(store), hash.to_owned(), chunk.to_vec());
             tasks.push(tokio::spawn(async move {
                 for i in chunk {
-                    store
-                        .create_organization(&NewOrganization {
-                            id: new_id(),
-                            admin_id: new_id(),
-                            name: OrgName::parse(&format!("Bench Org {i}")).unwrap(),
-                            admin_email: Email::parse(&format!("admin{i}@bench.example")).unwrap(),
-                            password_hash: hash.clone(),
-                            created_at: chrono::Utc::now(),
-                        })
-                        .await
-                        .expect("seed organization");
+                    let new = NewOrganization {
+                        id: new_id(),
+                        admin_id: new_id(),
+                        name: OrgName::parse(&format!("Bench Org {i}")).unwrap(),
+                        admin_email: Email::parse(&format!("admin{i}@bench.example")).unwrap(),
+                        password_hash: hash.clone(),
+                        created_at: chrono::Utc::now(),
+                    };
+                    // FerretDB answers "busy" now and then under a long stream of writes.
+                    let mut attempt = 0;
+                    loop {
+                        match store.create_organization(&new).await {
+                            Ok(_) => break,
+                            Err(org_service::storage::StoreError::Unavailable(e))
+                                if attempt < 10 =>
+                            {
+                                attempt += 1;
+                                eprintln!("bench: seeding {i}: {e}; retrying");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                            Err(e) => panic!("seed organization {i}: {e}"),
+                        }
+                    }
                 }
             }));
         }

@@ -568,6 +568,12 @@ fn translate(what: &str, e: &mongodb::error::Error) -> StoreError {
         }
         _ => {}
     }
+    // FerretDB's SQLite backend reports a write that waited out its lock as an internal error;
+    // it is transient, like an unreachable server.
+    let text = e.to_string();
+    if text.contains("SQLITE_BUSY") || text.contains("database is locked") {
+        return StoreError::Unavailable(format!("{what}: store busy"));
+    }
     match error_code(e) {
         Some(DUPLICATE_KEY) => StoreError::Conflict(Taken::Name),
         Some(code) => StoreError::Backend(format!("{what}: code {code}: {e}")),
