@@ -13,17 +13,10 @@ if ! command -v chromium >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-cargo build --quiet --locked
+. scripts/lib.sh
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/org-docs.XXXXXX")"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-DATABASE_PATH="$WORK/docs.db" HOST=127.0.0.1 PORT="$PORT" RUST_LOG=warn target/debug/org-service >"$WORK/service.log" 2>&1 &
-SERVICE=$!
-trap 'kill $SERVICE 2>/dev/null || true; rm -rf "$WORK"' EXIT
-BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 1 100); do
-  curl -fsS "$BASE/health/live" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+trap 'kill "${SERVICE:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+start_service "$WORK"
 
 SHOTS=target/docs-screenshots
 mkdir -p "$SHOTS"

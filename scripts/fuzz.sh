@@ -18,24 +18,15 @@ if [ ! -x "$VENV/bin/schemathesis" ]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$VERSION"
 fi
 
-cargo build --quiet --locked
-BIN=target/debug/org-service
+. scripts/lib.sh
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/org-fuzz.XXXXXX")"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-STORE_ENV=(DATABASE_PATH="$WORK/fuzz.db")
+trap 'kill "${SERVICE:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+STORE_ENV=()
 if [ -n "${MONGODB_URL:-}" ]; then
   STORE_ENV=(MONGODB_URL="$MONGODB_URL" MASTER_DB_NAME="fuzz_$(date +%s)_$$")
 fi
-env "${STORE_ENV[@]}" HOST=127.0.0.1 PORT="$PORT" RATE_LIMITS=off BCRYPT_COST=4 \
-  SECRET_KEY="fuzzing-secret-key-of-at-least-32-bytes" RUST_LOG=warn \
-  "$BIN" >"$WORK/service.log" 2>&1 &
-SERVICE=$!
-trap 'kill $SERVICE 2>/dev/null || true; rm -rf "$WORK"' EXIT
-BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 1 100); do
-  curl -fsS "$BASE/health/live" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_service "$WORK" "${STORE_ENV[@]}" RATE_LIMITS=off BCRYPT_COST=4 \
+  SECRET_KEY="fuzzing-secret-key-of-at-least-32-bytes"
 
 # A real admin, so guarded operations are reached with a valid token too.
 curl -fsS -X POST "$BASE/org/create" -H 'Content-Type: application/json' \

@@ -10,7 +10,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use crate::domain::{Admin, Organization};
+use crate::domain::{Admin, Email, LoginPassword, Organization};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -66,5 +66,35 @@ impl FromRequestParts<AppState> for AuthAdmin {
             admin,
             organization,
         })
+    }
+}
+
+impl AuthAdmin {
+    /// Re-authentication before a sensitive change (rename, password change): counts an
+    /// attempt against the admin's login throttle, then checks the password and, when the
+    /// request names one, that the email is this admin's. A failure is a 401.
+    pub async fn reauthenticate(
+        &self,
+        state: &AppState,
+        email: Option<&Email>,
+        password: &LoginPassword,
+    ) -> Result<(), ApiError> {
+        let store = state.store.as_ref();
+        state.throttle.attempt(store, &self.admin.email).await?;
+        let same_admin = email.is_none_or(|e| e.as_str() == self.admin.email);
+        let verified = state
+            .hasher
+            .verify(password, Some(&self.admin.password_hash))
+            .await
+            .map_err(ApiError::Internal)?;
+        if !(same_admin && verified) {
+            metrics::counter!("login_failures_total").increment(1);
+            return Err(ApiError::Unauthorized(if email.is_some() {
+                "Incorrect email or password"
+            } else {
+                "Incorrect password"
+            }));
+        }
+        state.throttle.succeeded(store, &self.admin.email).await
     }
 }

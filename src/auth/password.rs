@@ -13,29 +13,49 @@ use tracing::Instrument;
 
 use crate::domain::{LoginPassword, Password};
 
-/// A hash of a random password at the configured cost, verified against when the email is
-/// unknown so that an unknown email costs the same time as a wrong password.
+/// bcrypt on the bounded pool. Holds a hash of a random password at the configured cost,
+/// verified against when the email is unknown so that an unknown email costs the same time as a
+/// wrong password.
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: u32,
     permits: Arc<Semaphore>,
-    dummy_hash: Arc<String>,
+    dummy_hash: Arc<tokio::sync::OnceCell<String>>,
     completed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PasswordHasher {
-    /// Builds the pool and the dummy hash (one hash at start-up).
+    /// Builds the pool and starts computing the dummy hash in the background: at cost 12 it
+    /// takes a fifth of a second, which start-up need not wait for.
     pub async fn new(cost: u32, workers: usize) -> anyhow::Result<Self> {
-        let dummy: [u8; 16] = rand::random();
-        let dummy_password = format!("{dummy:x?}");
-        let dummy_hash =
-            tokio::task::spawn_blocking(move || bcrypt::hash(dummy_password, cost)).await??;
-        Ok(Self {
+        let hasher = Self {
             cost,
             permits: Arc::new(Semaphore::new(workers.max(1))),
-            dummy_hash: Arc::new(dummy_hash),
+            dummy_hash: Arc::default(),
             completed: Arc::default(),
-        })
+        };
+        let background = hasher.clone();
+        tokio::spawn(async move {
+            if let Err(e) = background.dummy().await {
+                tracing::error!(error = %e, "computing the dummy password hash failed");
+            }
+        });
+        Ok(hasher)
+    }
+
+    /// The dummy hash, computed once (callers arriving meanwhile wait for the same computation).
+    async fn dummy(&self) -> anyhow::Result<String> {
+        let cost = self.cost;
+        self.dummy_hash
+            .get_or_try_init(|| async move {
+                let random: [u8; 16] = rand::random();
+                let password = format!("{random:x?}");
+                Ok::<_, anyhow::Error>(
+                    tokio::task::spawn_blocking(move || bcrypt::hash(password, cost)).await??,
+                )
+            })
+            .await
+            .cloned()
     }
 
     /// Hashes a new password.
@@ -54,7 +74,10 @@ impl PasswordHasher {
         hash: Option<&str>,
     ) -> anyhow::Result<bool> {
         let known = hash.is_some();
-        let hash = hash.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
+        let hash = match hash {
+            Some(hash) => hash.to_owned(),
+            None => self.dummy().await?,
+        };
         let password = password.expose().to_owned();
         let ok = self
             .run(move || bcrypt::verify(password, &hash).map_err(anyhow::Error::from))

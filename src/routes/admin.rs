@@ -302,23 +302,7 @@ pub async fn change_password(
     let (Some(current), Some(new)) = (current, new) else {
         return Err(ApiError::Validation(errors));
     };
-    state
-        .throttle
-        .attempt(state.store.as_ref(), &auth.admin.email)
-        .await?;
-    let verified = state
-        .hasher
-        .verify(&current, Some(&auth.admin.password_hash))
-        .await
-        .map_err(ApiError::Internal)?;
-    if !verified {
-        metrics::counter!("login_failures_total").increment(1);
-        return Err(ApiError::Unauthorized("Incorrect password"));
-    }
-    state
-        .throttle
-        .succeeded(state.store.as_ref(), &auth.admin.email)
-        .await?;
+    auth.reauthenticate(&state, None, &current).await?;
     let hash = state.hasher.hash(&new).await.map_err(ApiError::Internal)?;
     let version = state
         .store

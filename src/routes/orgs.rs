@@ -227,23 +227,7 @@ pub async fn update_org(
     let (Some(name), Some(email), Some(password)) = (name, email, password) else {
         return Err(ApiError::Validation(errors));
     };
-    state
-        .throttle
-        .attempt(state.store.as_ref(), auth.admin.email.as_str())
-        .await?;
-    let same_admin = email.as_str() == auth.admin.email;
-    let verified = state
-        .hasher
-        .verify(&password, Some(&auth.admin.password_hash))
-        .await
-        .map_err(ApiError::Internal)?;
-    if !(same_admin && verified) {
-        return Err(ApiError::Unauthorized("Incorrect email or password"));
-    }
-    state
-        .throttle
-        .succeeded(state.store.as_ref(), &auth.admin.email)
-        .await?;
+    auth.reauthenticate(&state, Some(&email), &password).await?;
     let org = state
         .store
         .rename_organization(&auth.organization.id, &name, Utc::now())

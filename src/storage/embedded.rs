@@ -61,10 +61,15 @@ CREATE TABLE IF NOT EXISTS login_attempts (
 );
 ";
 
-/// Reader connections kept open. Reads beyond this many at once wait for a free connection
-/// rather than opening more: opening one parses the whole schema, which grows with every
-/// tenant table, and each connection holds its own page cache.
-const MAX_READERS: usize = 4;
+/// Reader connections kept open: one per core (2 to 8). Reads beyond this many at once wait
+/// for a free connection rather than opening more: opening one parses the whole schema, which
+/// grows with every tenant table, and each connection holds its own copy of it and a page
+/// cache. A point read is CPU work, so more connections than cores would not read faster.
+fn max_readers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8)
+}
 /// Page cache per connection, in KiB (SQLite's `cache_size` with a negative value).
 const CACHE_KIB: i64 = 2048;
 
@@ -99,7 +104,7 @@ impl EmbeddedStore {
             path,
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
-            reader_permits: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
+            reader_permits: Arc::new(tokio::sync::Semaphore::new(max_readers())),
             failpoints,
         })
     }
@@ -133,8 +138,8 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        // A permit per pooled connection: at most MAX_READERS reads run at once, and each
-        // finds a connection in the pool (or opens one of the MAX_READERS the first time).
+        // A permit per pooled connection: at most max_readers() reads run at once, and each
+        // finds a connection in the pool (or opens one of them the first time).
         let permit = Arc::clone(&self.reader_permits)
             .acquire_owned()
             .await
@@ -251,6 +256,28 @@ fn org_by_id(conn: &Connection, id: &str) -> Result<Option<Organization>, StoreE
     )
     .optional()
     .map_err(backend)
+}
+
+/// Bumps the admin's token version (setting a new password hash if given) and deletes their
+/// refresh tokens: every earlier token of theirs stops working. Returns the new version.
+fn end_sessions(
+    tx: &Transaction<'_>,
+    admin_id: &str,
+    new_hash: Option<&str>,
+) -> Result<i64, StoreError> {
+    let version: Option<i64> = tx
+        .query_row(
+            "UPDATE admins SET password_hash = COALESCE(?2, password_hash), token_version = token_version + 1
+             WHERE id = ?1 RETURNING token_version",
+            params![admin_id, new_hash],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    let version = version.ok_or(StoreError::NotFound)?;
+    tx.execute("DELETE FROM refresh_tokens WHERE admin_id = ?1", [admin_id])
+        .map_err(backend)?;
+    Ok(version)
 }
 
 fn tenant_tables(conn: &Connection) -> Result<Vec<String>, StoreError> {
@@ -618,40 +645,13 @@ impl Store for EmbeddedStore {
         password_hash: &str,
     ) -> Result<i64, StoreError> {
         let (id, hash) = (admin_id.to_owned(), password_hash.to_owned());
-        self.write(move |tx, _| {
-            let version: Option<i64> = tx
-                .query_row(
-                    "UPDATE admins SET password_hash = ?2, token_version = token_version + 1 WHERE id = ?1 RETURNING token_version",
-                    params![id, hash],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            let version = version.ok_or(StoreError::NotFound)?;
-            tx.execute("DELETE FROM refresh_tokens WHERE admin_id = ?1", [&id])
-                .map_err(backend)?;
-            Ok(version)
-        })
-        .await
+        self.write(move |tx, _| end_sessions(tx, &id, Some(&hash)))
+            .await
     }
 
     async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError> {
         let id = admin_id.to_owned();
-        self.write(move |tx, _| {
-            let version: Option<i64> = tx
-                .query_row(
-                    "UPDATE admins SET token_version = token_version + 1 WHERE id = ?1 RETURNING token_version",
-                    [&id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            let version = version.ok_or(StoreError::NotFound)?;
-            tx.execute("DELETE FROM refresh_tokens WHERE admin_id = ?1", [&id])
-                .map_err(backend)?;
-            Ok(version)
-        })
-        .await
+        self.write(move |tx, _| end_sessions(tx, &id, None)).await
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {

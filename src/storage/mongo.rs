@@ -141,6 +141,30 @@ impl MongoStore {
         ))
     }
 
+    /// Bumps the admin's token version (applying `set`, e.g. a new password hash) and deletes
+    /// their refresh tokens: every earlier token of theirs stops working. Returns the new version.
+    async fn end_sessions(&self, admin_id: &str, set: Document) -> Result<i64, StoreError> {
+        let mut update = doc! { "$inc": { "token_version": 1_i64 } };
+        if !set.is_empty() {
+            update.insert("$set", set);
+        }
+        let admin = self
+            .run(
+                "end sessions",
+                self.admins()
+                    .find_one_and_update(doc! { "_id": admin_id }, update)
+                    .return_document(mongodb::options::ReturnDocument::After),
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.run(
+            "revoke refresh tokens",
+            self.refresh().delete_many(doc! { "admin_id": admin_id }),
+        )
+        .await?;
+        Ok(admin_from_doc(&admin)?.token_version)
+    }
+
     /// Takes the per-organization operation lock (an inserted document, so atomic on FerretDB
     /// too): renames and deletes of one organization never interleave. A lock left by a
     /// crashed process is removed by the reconciler after the grace period.
@@ -1142,44 +1166,12 @@ impl Store for MongoStore {
         admin_id: &str,
         password_hash: &str,
     ) -> Result<i64, StoreError> {
-        let admin = self
-            .run(
-                "change password",
-                self.admins().find_one_and_update(
-                    doc! { "_id": admin_id },
-                    doc! { "$set": { "password_hash": password_hash }, "$inc": { "token_version": 1_i64 } },
-                )
-                .return_document(mongodb::options::ReturnDocument::After),
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        self.run(
-            "revoke refresh tokens",
-            self.refresh().delete_many(doc! { "admin_id": admin_id }),
-        )
-        .await?;
-        Ok(admin_from_doc(&admin)?.token_version)
+        self.end_sessions(admin_id, doc! { "password_hash": password_hash })
+            .await
     }
 
     async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError> {
-        let admin = self
-            .run(
-                "revoke sessions",
-                self.admins()
-                    .find_one_and_update(
-                        doc! { "_id": admin_id },
-                        doc! { "$inc": { "token_version": 1_i64 } },
-                    )
-                    .return_document(mongodb::options::ReturnDocument::After),
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        self.run(
-            "revoke refresh tokens",
-            self.refresh().delete_many(doc! { "admin_id": admin_id }),
-        )
-        .await?;
-        Ok(admin_from_doc(&admin)?.token_version)
+        self.end_sessions(admin_id, doc! {}).await
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
