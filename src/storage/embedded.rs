@@ -248,14 +248,26 @@ fn admin_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Admin> {
     })
 }
 
+/// One row by a unique key, through the connection's statement cache (the hot reads are
+/// parsed once per connection, not once per request).
+fn query_one<T>(
+    conn: &Connection,
+    sql: &str,
+    key: &str,
+    map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.query_row([key], map).optional())
+        .map_err(backend)
+}
+
 fn org_by_id(conn: &Connection, id: &str) -> Result<Option<Organization>, StoreError> {
-    conn.query_row(
+    query_one(
+        conn,
         &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?1"),
-        [id],
+        id,
         org_from_row,
     )
-    .optional()
-    .map_err(backend)
 }
 
 /// Bumps the admin's token version (setting a new password hash if given) and deletes their
@@ -366,13 +378,12 @@ impl Store for EmbeddedStore {
     async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError> {
         let slug = slug.to_owned();
         self.read(move |conn| {
-            conn.query_row(
+            query_one(
+                conn,
                 &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE slug = ?1"),
-                [slug],
+                &slug,
                 org_from_row,
             )
-            .optional()
-            .map_err(backend)
         })
         .await
     }
@@ -385,13 +396,12 @@ impl Store for EmbeddedStore {
     async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>, StoreError> {
         let email = email.to_owned();
         self.read(move |conn| {
-            conn.query_row(
+            query_one(
+                conn,
                 &format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE email = ?1"),
-                [email],
+                &email,
                 admin_from_row,
             )
-            .optional()
-            .map_err(backend)
         })
         .await
     }
@@ -399,13 +409,12 @@ impl Store for EmbeddedStore {
     async fn admin_by_id(&self, id: &str) -> Result<Option<Admin>, StoreError> {
         let id = id.to_owned();
         self.read(move |conn| {
-            conn.query_row(
+            query_one(
+                conn,
                 &format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE id = ?1"),
-                [id],
+                &id,
                 admin_from_row,
             )
-            .optional()
-            .map_err(backend)
         })
         .await
     }
