@@ -7,18 +7,21 @@
 //! ## Module map
 //! - [`config`]: configuration from the environment; errors name the variable.
 //! - [`startup`]: [`startup::App`] builds the store, state and router; runs until shutdown.
+//! - [`server`]: the accept loop with its connection cap and silent/idle deadlines.
 //! - [`routes`]: HTTP handlers, one module per resource, each with its OpenAPI annotation.
 //! - [`extract`]: JSON/query extractors that reject with the FastAPI-shaped error envelope.
 //! - [`error`]: [`error::ApiError`], the one place statuses are decided.
 //! - [`domain`]: validated newtypes (`OrgName`, `Email`, `Password`) and records.
 //! - [`auth`]: bcrypt on a bounded pool, JWT keys, the `AuthAdmin` guard, login throttle.
 //! - [`storage`]: the [`storage::Store`] trait and its embedded (SQLite) and MongoDB adapters.
+//! - [`client_addr`]: the client's address (peer, or what trusted proxies saw).
 //! - [`ratelimit`]: per-client-address limits.
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`failpoint`]: test-only crash points inside multi-step store operations.
 //! - [`telemetry`]: tracing subscriber set-up.
 
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -28,6 +31,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod storage;

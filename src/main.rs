@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use org_service::config::Config;
+use org_service::config::{Config, LogFormat};
 use org_service::startup::App;
 
 /// Multi-tenant organization management service.
@@ -74,6 +74,7 @@ fn main() -> ExitCode {
         }
     };
     org_service::telemetry::init(config.log_format);
+    let log_format = config.log_format;
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -97,8 +98,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "org-service failed");
-            eprintln!("org-service: {e:#}");
+            // Once: as a JSON line for log collectors, or as plain text on stderr.
+            match log_format {
+                LogFormat::Json => {
+                    tracing::error!(error = format!("{e:#}"), "org-service failed")
+                }
+                LogFormat::Pretty => eprintln!("org-service: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

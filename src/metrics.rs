@@ -13,14 +13,15 @@
 //! | `rate_limited_total` | counter | bucket |
 //! | `organizations` | gauge (read from the store at scrape time) | |
 //!
-//! The recorder is process-global (the `metrics` facade has one), installed once; routes are
-//! labelled by their matched pattern, never by the raw path, so label sets stay bounded.
+//! The recorder is process-global (the `metrics` facade has one), installed once. Label sets
+//! stay bounded whatever clients send: routes are labelled by their matched pattern (every
+//! unmatched path is `unmatched`), methods by name only when standard (others are `other`).
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -48,14 +49,14 @@ pub fn handle() -> PrometheusHandle {
 /// Middleware: counts and times every request by method, route pattern and status.
 pub async fn track_http(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(req).await;
     let labels = [
-        ("method", method),
+        ("method", method.to_owned()),
         ("route", route),
         ("status", response.status().as_u16().to_string()),
     ];
@@ -63,6 +64,25 @@ pub async fn track_http(req: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The method as a label: the nine standard methods by name, anything else as `other`. A client
+/// may send any token as a method (`FOO1`, `FOO2`, …), and each distinct label value is a new
+/// series kept for the life of the process: labelling raw methods let one client grow
+/// `/metrics` without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics`: the Prometheus text format.
@@ -78,4 +98,30 @@ pub async fn render(State(state): State<AppState>) -> Response {
         handle().render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_methods_keep_their_name_and_others_collapse() {
+        for (method, label) in [
+            (Method::GET, "GET"),
+            (Method::HEAD, "HEAD"),
+            (Method::POST, "POST"),
+            (Method::PUT, "PUT"),
+            (Method::DELETE, "DELETE"),
+            (Method::PATCH, "PATCH"),
+            (Method::OPTIONS, "OPTIONS"),
+            (Method::CONNECT, "CONNECT"),
+            (Method::TRACE, "TRACE"),
+        ] {
+            assert_eq!(method_label(&method), label);
+        }
+        for raw in ["FOO1", "get", "PROPFIND"] {
+            let method = Method::from_bytes(raw.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "other", "{raw}");
+        }
+    }
 }

@@ -6,30 +6,29 @@
 //! tightest for `POST /org/create` (name squatting). Over the limit: 429 with `Retry-After`.
 //! Per-account login throttling is separate ([`crate::auth::throttle`]) and always on.
 //!
-//! Behind a reverse proxy every request comes from the proxy's address; with
-//! `TRUST_FORWARDED_FOR=true` the client is the last address in `X-Forwarded-For` (the one the
-//! proxy appended). Only enable that behind a proxy that sets the header.
+//! The client address is the one [`crate::client_addr`] resolved (the peer, or behind trusted
+//! proxies the address they saw).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
+use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 
-/// The three limiters and how to find the client's address.
+/// The three limiters.
 pub struct RateLimits {
     general: DefaultKeyedRateLimiter<IpAddr>,
     login: DefaultKeyedRateLimiter<IpAddr>,
     create: DefaultKeyedRateLimiter<IpAddr>,
-    trust_forwarded_for: bool,
 }
 
 fn quota(burst: u32, every: Duration) -> Quota {
@@ -38,32 +37,20 @@ fn quota(burst: u32, every: Duration) -> Quota {
         .allow_burst(NonZeroU32::new(burst).expect("non-zero burst"))
 }
 
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RateLimits {
     /// The default limits.
-    pub fn new(trust_forwarded_for: bool) -> Self {
+    pub fn new() -> Self {
         Self {
             general: governor::RateLimiter::keyed(quota(200, Duration::from_millis(10))),
             login: governor::RateLimiter::keyed(quota(30, Duration::from_secs(2))),
             create: governor::RateLimiter::keyed(quota(20, Duration::from_secs(30))),
-            trust_forwarded_for,
         }
-    }
-
-    fn client(&self, req: &Request) -> Option<IpAddr> {
-        if self.trust_forwarded_for {
-            let forwarded = req
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse().ok());
-            if forwarded.is_some() {
-                return forwarded;
-            }
-        }
-        req.extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
     }
 
     /// Forgets addresses whose buckets are full again (run periodically to bound memory).
@@ -76,7 +63,7 @@ impl RateLimits {
 
 /// Middleware: refuses a request over its address's limits.
 pub async fn limit(State(limits): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
-    let Some(ip) = limits.client(&req) else {
+    let Some(&ClientAddr(ip)) = req.extensions().get::<ClientAddr>() else {
         return next.run(req).await;
     };
     let specific = match (req.method(), req.uri().path()) {

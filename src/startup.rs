@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,20 +28,19 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::{PasswordHasher, TokenKeys};
+use crate::client_addr::{self, ForwardedPolicy};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::failpoint::Failpoints;
 use crate::openapi::ApiDoc;
 use crate::ratelimit::{self, RateLimits};
 use crate::routes::{admin, demo, docs, health, orgs};
+use crate::server;
 use crate::state::AppState;
 use crate::storage;
 
 /// Largest request body accepted by the JSON endpoints (their bodies are well under 1 KiB).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// Longest the service waits for in-flight requests after SIGTERM/SIGINT.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -76,12 +75,6 @@ impl App {
         };
 
         let config = &state.config;
-        if config.secret_key_generated {
-            tracing::warn!(
-                "SECRET_KEY is not set: using a random key for this run. Tokens will not survive a restart \
-                 nor work across instances. Set SECRET_KEY (e.g. `openssl rand -hex 32`) for anything but local use."
-            );
-        }
         match state.store.reconcile(config.reconcile_grace).await {
             Ok(report) => {
                 for line in report.repaired {
@@ -97,7 +90,10 @@ impl App {
             tracing::warn!(created = ?seeded.created, "DEMO_MODE is on: sample organizations with published passwords exist");
         }
 
-        let listener = TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
+        let bind_to = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(bind_to)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {bind_to}: {e}"))?;
         let router = router(state.clone());
         Ok(Self {
             listener,
@@ -119,80 +115,28 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting connections, lets in-flight
-    /// requests finish (for at most [`SHUTDOWN_GRACE`]), and closes the store.
-    ///
-    /// The accept loop is hyper's own rather than `axum::serve` so that connections get a
-    /// header read timeout (`HTTP_HEADER_TIMEOUT_SECONDS`): without a timer hyper waits forever
-    /// for a client that sends its headers a byte at a time.
+    /// requests finish (for at most [`crate::server::SHUTDOWN_GRACE`]), and closes the store.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use hyper::body::Incoming;
-        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-        use hyper_util::server::conn::auto::Builder;
-        use hyper_util::service::TowerToHyperService;
-        use tower::ServiceExt;
-
         let reconciler = tokio::spawn(reconcile_periodically(self.state.clone()));
         let addr = self.local_addr();
         tracing::info!(%addr, store = self.state.store.kind(), "org-service listening");
-
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.state.config.header_timeout);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Some(Duration::from_secs(20)));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(connection) => connection,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let service = self
-                .router
-                .clone()
-                .map_request(move |mut req: Request<Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req
-                });
-            let connection = builder
-                .serve_connection_with_upgrades(
-                    TokioIo::new(stream),
-                    TowerToHyperService::new(service),
-                )
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-            });
-        }
-        drop(self.listener);
-        tracing::info!("shutdown signal received; draining in-flight requests");
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        let config = &self.state.config;
+        if config.secret_key_generated {
+            // Said when serving only: `seed-demo` and `migrate` issue no tokens.
             tracing::warn!(
-                "in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway"
+                "SECRET_KEY is not set: using a random key for this run. Tokens will not survive a restart \
+                 nor work across instances. Set SECRET_KEY (e.g. `openssl rand -hex 32`) for anything but local use."
             );
         }
+        let limits = server::Limits {
+            max_connections: config.max_connections,
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+        };
+        server::serve(self.listener, self.router, limits, shutdown).await;
         reconciler.abort();
         self.state.store.close().await;
         tracing::info!("org-service stopped");
@@ -251,7 +195,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     if state.config.rate_limits {
-        let limits = Arc::new(RateLimits::new(state.config.trust_forwarded_for));
+        let limits = Arc::new(RateLimits::new());
         let for_cleanup = Arc::clone(&limits);
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(Duration::from_secs(60));
@@ -290,6 +234,15 @@ pub fn router(state: AppState) -> Router {
             request_timeout,
         ))
         .layer(middleware::from_fn(run_to_completion))
+        .layer(middleware::from_fn_with_state(
+            ForwardedPolicy(
+                state
+                    .config
+                    .trust_forwarded_for
+                    .then_some(state.config.trusted_proxy_hops),
+            ),
+            client_addr::resolve,
+        ))
         .layer(middleware::from_fn(crate::metrics::track_http))
         .layer(cors(&state.config))
         .layer(SetResponseHeaderLayer::overriding(
@@ -323,6 +276,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(middleware::from_fn(server::track_activity))
 }
 
 fn cors(config: &Config) -> CorsLayer {
@@ -331,12 +285,13 @@ fn cors(config: &Config) -> CorsLayer {
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
-    // An explicit list only: never "any origin", so credentials can never meet a wildcard.
+    // An explicit list only, never "any origin". No credentials either: the API authenticates
+    // with an `Authorization` header that scripts set themselves, never with cookies, so a
+    // browser has nothing to send on a caller's behalf.
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .allow_credentials(true)
         .max_age(Duration::from_secs(600))
 }
 

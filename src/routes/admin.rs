@@ -173,8 +173,33 @@ pub async fn login_admin(
         .throttle
         .succeeded(state.store.as_ref(), email.as_str())
         .await?;
+    if state.hasher.needs_rehash(&admin.password_hash) {
+        upgrade_hash(&state, &admin, &password).await;
+    }
     tracing::info!(admin_id = %admin.id, "admin logged in");
     issue_tokens(&state, &admin, &org, admin.token_version, None).await
+}
+
+/// Re-hashes a password that was hashed at another `BCRYPT_COST` (best effort: the login has
+/// succeeded either way, and the next one tries again).
+async fn upgrade_hash(state: &AppState, admin: &Admin, password: &LoginPassword) {
+    let upgraded = match state.hasher.rehash(password).await {
+        Ok(hash) => state
+            .store
+            .upgrade_password_hash(&admin.id, &admin.password_hash, &hash)
+            .await
+            .map_err(anyhow::Error::from),
+        Err(e) => Err(e),
+    };
+    match upgraded {
+        Ok(true) => {
+            tracing::info!(admin_id = %admin.id, "password re-hashed at the configured cost")
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, admin_id = %admin.id, "re-hashing the password failed")
+        }
+    }
 }
 
 /// Exchange a refresh token for new tokens.

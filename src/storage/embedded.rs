@@ -76,6 +76,8 @@ const CACHE_KIB: i64 = 2048;
 /// SQLite-backed [`Store`].
 pub struct EmbeddedStore {
     path: PathBuf,
+    /// `STORE_TIMEOUT_SECONDS`: SQLite's busy timeout, and the bound on a health probe.
+    timeout: Duration,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     reader_permits: Arc<tokio::sync::Semaphore>,
@@ -84,7 +86,11 @@ pub struct EmbeddedStore {
 
 impl EmbeddedStore {
     /// Opens (creating if needed) the database file and its directory.
-    pub async fn open(path: &Path, failpoints: Failpoints) -> Result<Self, StoreError> {
+    pub async fn open(
+        path: &Path,
+        timeout: Duration,
+        failpoints: Failpoints,
+    ) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
         let p = path.clone();
         let writer = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
@@ -93,7 +99,7 @@ impl EmbeddedStore {
                     StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
                 })?;
             }
-            let conn = open_connection(&p)?;
+            let conn = open_connection(&p, timeout)?;
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(backend)?;
             Ok(conn)
@@ -102,6 +108,7 @@ impl EmbeddedStore {
         .map_err(|e| StoreError::Backend(e.to_string()))??;
         Ok(Self {
             path,
+            timeout,
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
             reader_permits: Arc::new(tokio::sync::Semaphore::new(max_readers())),
@@ -146,12 +153,13 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
+        let timeout = self.timeout;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let conn = match pooled {
                 Some(conn) => conn,
-                None => open_connection(&path)?,
+                None => open_connection(&path, timeout)?,
             };
             let result = f(&conn);
             readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
@@ -162,9 +170,11 @@ impl EmbeddedStore {
     }
 }
 
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+fn open_connection(path: &Path, timeout: Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(backend)?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
+    // A write that waits for another process's lock gives up within the store timeout, like
+    // every other store call: the client gets its 503 in time, not after SQLite's own wait.
+    conn.busy_timeout(timeout).map_err(backend)?;
     // FULL: a transaction acknowledged to a client survives a crash or power loss.
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(backend)?;
@@ -319,21 +329,48 @@ impl Store for EmbeddedStore {
     }
 
     async fn close(&self) {
-        // Fold the WAL back into the main file so a copied database file is complete.
-        let result = self
-            .write(|tx, _| {
-                tx.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    .map_err(backend)
-            })
-            .await;
-        if let Err(e) = result {
+        // Fold the WAL back into the main file (and empty it) so a copied database file is
+        // complete. A checkpoint cannot run inside a transaction, so it runs on the bare writer
+        // connection; pooled readers are idle by now and are closed first.
+        let readers = Arc::clone(&self.readers);
+        let writer = Arc::clone(&self.writer);
+        let result = tokio::task::spawn_blocking(move || {
+            readers.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            let (busy, _, _): (i64, i64, i64) = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(backend)?;
+            if busy != 0 {
+                return Err(StoreError::Unavailable("the WAL is in use".into()));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")));
+        if let Err(e) = result.and_then(|r| r) {
             tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
         }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+        // A real read of the data (a corrupt file fails here, where `SELECT 1` would not) and
+        // a write lock taken and given back (a database another process holds locked answers
+        // every write with 503, so health must say so too); both within the store timeout.
+        let probe = async {
+            self.read(|conn| {
+                conn.prepare_cached("SELECT id FROM organizations ORDER BY id LIMIT 1")
+                    .and_then(|mut stmt| stmt.query_row([], |_| Ok(())).optional())
+                    .map(drop)
+                    .map_err(backend)
+            })
+            .await?;
+            self.write(|_, _| Ok(())).await
+        };
+        tokio::time::timeout(self.timeout, probe)
             .await
+            .map_err(|_| StoreError::Unavailable("health probe timed out".into()))?
     }
 
     async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
@@ -656,6 +693,28 @@ impl Store for EmbeddedStore {
         let (id, hash) = (admin_id.to_owned(), password_hash.to_owned());
         self.write(move |tx, _| end_sessions(tx, &id, Some(&hash)))
             .await
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        admin_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let (id, old, new) = (
+            admin_id.to_owned(),
+            old_hash.to_owned(),
+            new_hash.to_owned(),
+        );
+        self.write(move |tx, _| {
+            tx.execute(
+                "UPDATE admins SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2",
+                params![id, old, new],
+            )
+            .map(|n| n == 1)
+            .map_err(backend)
+        })
+        .await
     }
 
     async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError> {

@@ -52,6 +52,18 @@ impl Store for MeteredStore {
     async fn close(&self) {
         self.0.close().await;
     }
+    async fn upgrade_password_hash(
+        &self,
+        admin_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        self.measure(
+            "upgrade_password_hash",
+            self.0.upgrade_password_hash(admin_id, old_hash, new_hash),
+        )
+        .await
+    }
     async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
         self.measure("create_organization", self.0.create_organization(new))
             .await

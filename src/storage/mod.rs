@@ -111,7 +111,8 @@ pub trait Store: Send + Sync + 'static {
     /// Creates tables/indexes if missing. Idempotent; run at every start-up.
     async fn migrate(&self) -> Result<(), StoreError>;
 
-    /// Cheap round trip proving the store answers.
+    /// A real read of the data (and on the embedded store a write lock taken and released),
+    /// within the store timeout: what `/health` reports.
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Flushes and closes connections at shutdown (best effort).
@@ -186,6 +187,16 @@ pub trait Store: Send + Sync + 'static {
     async fn change_password(&self, admin_id: &str, password_hash: &str)
         -> Result<i64, StoreError>;
 
+    /// Replaces the admin's password hash with the same password hashed at another cost, if it
+    /// is still `old_hash` (a concurrent password change wins). Sessions are untouched: the
+    /// password did not change. `Ok(false)` when nothing was replaced.
+    async fn upgrade_password_hash(
+        &self,
+        admin_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Bumps the admin's token version and deletes their refresh tokens (log out everywhere).
     async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError>;
 
@@ -208,7 +219,7 @@ pub trait Store: Send + Sync + 'static {
 pub async fn connect(config: &Config, failpoints: Failpoints) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match &config.store {
         StoreConfig::Embedded { path } => {
-            Arc::new(embedded::EmbeddedStore::open(path, failpoints).await?)
+            Arc::new(embedded::EmbeddedStore::open(path, config.store_timeout, failpoints).await?)
         }
         StoreConfig::Mongo { url, db_name } => Arc::new(
             mongo::MongoStore::connect(

@@ -699,7 +699,8 @@ impl Store for MongoStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.run("ping", self.db.run_command(doc! { "ping": 1 }))
+        // A read of the data itself, not just a `ping` command the server answers from memory.
+        self.run("health read", self.orgs().find_one(doc! {}))
             .await
             .map(drop)
     }
@@ -1168,6 +1169,24 @@ impl Store for MongoStore {
     ) -> Result<i64, StoreError> {
         self.end_sessions(admin_id, doc! { "password_hash": password_hash })
             .await
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        admin_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .run(
+                "upgrade password hash",
+                self.admins().update_one(
+                    doc! { "_id": admin_id, "password_hash": old_hash },
+                    doc! { "$set": { "password_hash": new_hash } },
+                ),
+            )
+            .await?;
+        Ok(result.modified_count == 1)
     }
 
     async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError> {

@@ -185,8 +185,10 @@ async fn sigkill_at_every_crash_point_leaves_nothing_half_made_embedded() {
 
 /// Every crash point, MongoDB (the reconciler finishes or undoes the steps).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(mongodb_leg),
+    ignore = "MongoDB leg off: set TEST_MONGODB_URL (README: Testing)"
+)]
 async fn sigkill_at_every_crash_point_leaves_nothing_half_made_mongodb() {
-    if let Some(backend) = Backend::mongo() {
-        crash_everywhere(backend).await;
-    }
+    crash_everywhere(Backend::mongo()).await;
 }

@@ -7,10 +7,10 @@ fn read(path: &str) -> String {
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Every environment variable `src/config.rs` reads: the string in each `get("X")` and
+/// Every environment variable `src/config/mod.rs` reads: the string in each `get("X")` and
 /// `parse_…(&get, "X", …)` call.
 fn config_variables() -> BTreeSet<String> {
-    let source: String = read("src/config.rs")
+    let source: String = read("src/config/mod.rs")
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();

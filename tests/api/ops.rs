@@ -157,6 +157,7 @@ async fn command_line_help_version_and_config_errors() {
     );
     let out = std::process::Command::new(bin)
         .env("APP_ENV", "production")
+        .env("DATABASE_PATH", "/tmp/never-opened.db")
         .env_remove("SECRET_KEY")
         .output()
         .unwrap();

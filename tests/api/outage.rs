@@ -66,10 +66,12 @@ impl Proxy {
 /// Outage and recovery against MongoDB (the embedded store is a local file: it has no outage
 /// to simulate short of a broken disk).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(mongodb_leg),
+    ignore = "MongoDB leg off: set TEST_MONGODB_URL (README: Testing)"
+)]
 async fn store_outage_gives_503_and_the_service_recovers_by_itself() {
-    let Some(Backend::Mongo(url)) = Backend::mongo() else {
-        return;
-    };
+    let url = mongo_url();
     let server: SocketAddr = url
         .trim_start_matches("mongodb://")
         .split(['/', '?'])

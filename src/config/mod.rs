@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
+mod secret;
+pub use secret::{estimated_entropy_bits, production_key_problem, Secret};
+
 /// A start-up error that names the offending variable.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error in {var}: {message}")]
@@ -28,27 +31,6 @@ impl ConfigError {
             var,
             message: message.into(),
         }
-    }
-}
-
-/// Bytes that must never be printed: `Debug` shows only the length.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    /// Wraps secret bytes.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self(bytes.into())
-    }
-    /// The secret bytes, for the one place that needs them (the JWT keys).
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret([redacted; {} bytes])", self.0.len())
     }
 }
 
@@ -121,6 +103,17 @@ pub struct Config {
     /// Take the client address for rate limits from `X-Forwarded-For` (`TRUST_FORWARDED_FOR`,
     /// default off; turn on only behind a proxy that sets it, such as Render's).
     pub trust_forwarded_for: bool,
+    /// Proxies in front of the service that append to `X-Forwarded-For` (`TRUSTED_PROXY_HOPS`,
+    /// 1–10, default 1): the client is the address the outermost trusted proxy appended, this
+    /// many entries from the right. Used only with `trust_forwarded_for`.
+    pub trusted_proxy_hops: usize,
+    /// Connections served at once (`MAX_CONNECTIONS`; default: what the open-file limit leaves
+    /// after a reserve for the store and logs). Past it the accept loop waits for a connection
+    /// to close instead of failing with "too many open files".
+    pub max_connections: usize,
+    /// A kept-alive HTTP/1 connection, or an HTTP/2 connection with no open stream, is closed
+    /// after this long without a request (`HTTP_IDLE_TIMEOUT_SECONDS`, default 60).
+    pub idle_timeout: Duration,
     /// Deployment environment (`APP_ENV`).
     pub app_env: AppEnv,
     /// Longest a client may take to send a request's headers, on a new or kept-alive connection
@@ -143,8 +136,6 @@ pub struct Config {
     /// Test-only crash points (`ORG_SERVICE_FAILPOINTS`, comma-separated names); refused in production.
     pub failpoints: Vec<String>,
 }
-
-const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
 
 impl Config {
     /// Reads the process environment.
@@ -199,20 +190,30 @@ impl Config {
                     db_name,
                 }
             }
-            None => StoreConfig::Embedded {
-                path: PathBuf::from(
-                    get("DATABASE_PATH").unwrap_or_else(|| "data/organizations.db".into()),
-                ),
+            None => match get("DATABASE_PATH") {
+                Some(path) => StoreConfig::Embedded {
+                    path: PathBuf::from(path),
+                },
+                // A host's default working directory is often an ephemeral disk (Render's is
+                // wiped on every deploy): production must say where its data lives.
+                None if app_env == AppEnv::Production => {
+                    return Err(ConfigError::new(
+                        "DATABASE_PATH",
+                        "is required when APP_ENV=production without MONGODB_URL: name a file on a persistent disk, or set MONGODB_URL",
+                    ))
+                }
+                None => StoreConfig::Embedded {
+                    path: PathBuf::from("data/organizations.db"),
+                },
             },
         };
 
         let (secret_key, secret_key_generated) = match get("SECRET_KEY") {
             Some(key) => {
-                if app_env == AppEnv::Production && key.len() < MIN_PRODUCTION_SECRET_BYTES {
-                    return Err(ConfigError::new(
-                        "SECRET_KEY",
-                        format!("must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production (try `openssl rand -hex 32`)"),
-                    ));
+                if app_env == AppEnv::Production {
+                    if let Some(problem) = production_key_problem(&key) {
+                        return Err(ConfigError::new("SECRET_KEY", problem));
+                    }
                 }
                 (Secret::new(key.into_bytes()), false)
             }
@@ -265,12 +266,10 @@ impl Config {
                             "\"*\" is not allowed: list the origins that may call the API",
                         ));
                     }
-                    if !(origin.starts_with("http://") || origin.starts_with("https://"))
-                        || axum::http::HeaderValue::from_str(origin).is_err()
-                    {
+                    if !is_origin(origin) {
                         return Err(ConfigError::new(
                             "CORS_ORIGINS",
-                            format!("{origin:?} is not an origin like https://app.example.com"),
+                            format!("{origin:?} is not an origin like https://app.example.com (scheme and host, an optional port, no path or wildcard): a browser never sends it, so it would never match"),
                         ));
                     }
                 }
@@ -317,6 +316,21 @@ impl Config {
         )?);
         let rate_limits = parse_bool(&get, "RATE_LIMITS", true)?;
         let trust_forwarded_for = parse_bool(&get, "TRUST_FORWARDED_FOR", false)?;
+        let trusted_proxy_hops = parse_num::<usize>(&get, "TRUSTED_PROXY_HOPS", 1, 1, 10)?;
+        let max_connections = parse_num::<usize>(
+            &get,
+            "MAX_CONNECTIONS",
+            default_max_connections(),
+            1,
+            1_000_000,
+        )?;
+        let idle_timeout = Duration::from_secs(parse_num::<u64>(
+            &get,
+            "HTTP_IDLE_TIMEOUT_SECONDS",
+            60,
+            1,
+            3600,
+        )?);
         let store_timeout =
             Duration::from_secs(parse_num::<u64>(&get, "STORE_TIMEOUT_SECONDS", 2, 1, 60)?);
         let reconcile_grace = Duration::from_secs(parse_num::<u64>(
@@ -376,6 +390,9 @@ impl Config {
             header_timeout,
             request_timeout,
             trust_forwarded_for,
+            trusted_proxy_hops,
+            max_connections,
+            idle_timeout,
             app_env,
             store_timeout,
             reconcile_grace,
@@ -395,21 +412,54 @@ fn parse_num<T>(
     max: T,
 ) -> Result<T, ConfigError>
 where
-    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    T: TryFrom<i128> + PartialOrd + fmt::Display + Copy,
 {
     let Some(raw) = get(var) else {
         return Ok(default);
     };
-    let value: T = raw
+    // Parsed wide first, so that 70000 for a port is "out of range", not "not a whole number".
+    let wide: i128 = raw
         .parse()
         .map_err(|_| ConfigError::new(var, format!("{raw:?} is not a whole number")))?;
+    let out_of_range = || ConfigError::new(var, format!("{raw} is out of range {min}..={max}"));
+    let value = T::try_from(wide).map_err(|_| out_of_range())?;
     if value < min || value > max {
-        return Err(ConfigError::new(
-            var,
-            format!("{value} is out of range {min}..={max}"),
-        ));
+        return Err(out_of_range());
     }
     Ok(value)
+}
+
+/// True for a browser origin: `http` or `https`, a host (no wildcard), an optional port, and
+/// nothing else (no path, query, fragment or credentials).
+fn is_origin(origin: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !authority.is_empty()
+        && !authority.contains(['/', '?', '#', '@', '*'])
+        && authority
+            .parse::<axum::http::uri::Authority>()
+            // `port()` is `None` both without a port and with one that is not a u16.
+            .is_ok_and(|a| a.port().is_some() || a.host().len() == authority.len())
+}
+
+/// Connections to serve at once by default: the soft open-file limit less a reserve of 64
+/// descriptors for the store's connections, the database files and the logs (at least 16,
+/// at most 16,384).
+fn default_max_connections() -> usize {
+    const RESERVE: u64 = 64;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        1024
+    };
+    usize::try_from(soft.saturating_sub(RESERVE).clamp(16, 16_384)).unwrap_or(16_384)
 }
 
 fn parse_bool(
@@ -443,100 +493,4 @@ fn validate_db_name(name: &str) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
-    }
-
-    #[test]
-    fn defaults_need_no_setup() {
-        let c = config(&[]).unwrap();
-        assert_eq!(c.port, 8000);
-        assert_eq!(c.host.to_string(), "127.0.0.1");
-        assert_eq!(
-            c.store,
-            StoreConfig::Embedded {
-                path: "data/organizations.db".into()
-            }
-        );
-        assert!(c.secret_key_generated);
-        assert_eq!(c.secret_key.expose().len(), 32);
-        assert_eq!(c.algorithm, Algorithm::HS256);
-        assert_eq!(c.access_token_ttl, Duration::from_secs(1800));
-        assert_eq!(c.bcrypt_cost, 12);
-        assert!(!c.demo_mode);
-        assert!(c.rate_limits);
-    }
-
-    #[test]
-    fn mongodb_url_selects_mongo_with_default_master_db() {
-        let c = config(&[("MONGODB_URL", "mongodb://localhost:27017")]).unwrap();
-        match c.store {
-            StoreConfig::Mongo { db_name, .. } => assert_eq!(db_name, "master_organization_db"),
-            other => panic!("expected mongo, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn bad_values_name_their_variable() {
-        let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("PORT", "eighty")], "PORT"),
-            (&[("PORT", "70000")], "PORT"),
-            (&[("BCRYPT_COST", "3")], "BCRYPT_COST"),
-            (&[("ALGORITHM", "none")], "ALGORITHM"),
-            (&[("ALGORITHM", "RS256")], "ALGORITHM"),
-            (&[("HOST", "localhost:80")], "HOST"),
-            (&[("DEMO_MODE", "maybe")], "DEMO_MODE"),
-            (&[("RATE_LIMITS", "sometimes")], "RATE_LIMITS"),
-            (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
-            (&[("CORS_ORIGINS", "*")], "CORS_ORIGINS"),
-            (&[("CORS_ORIGINS", "example.com")], "CORS_ORIGINS"),
-            (&[("MONGODB_URL", "postgres://x")], "MONGODB_URL"),
-            (
-                &[("MONGODB_URL", "mongodb://x"), ("MASTER_DB_NAME", "a.b")],
-                "MASTER_DB_NAME",
-            ),
-            (
-                &[("ACCESS_TOKEN_EXPIRE_MINUTES", "0")],
-                "ACCESS_TOKEN_EXPIRE_MINUTES",
-            ),
-            (&[("APP_ENV", "staging")], "APP_ENV"),
-        ];
-        for (pairs, var) in cases {
-            let err = config(pairs).expect_err(&format!("{pairs:?} should be refused"));
-            assert_eq!(err.var, *var, "{pairs:?}");
-            assert!(err.to_string().contains(var));
-        }
-    }
-
-    #[test]
-    fn production_refuses_missing_or_short_secret_and_demo_mode() {
-        let err = config(&[("APP_ENV", "production")]).unwrap_err();
-        assert_eq!(err.var, "SECRET_KEY");
-        let err = config(&[("APP_ENV", "production"), ("SECRET_KEY", "short")]).unwrap_err();
-        assert_eq!(err.var, "SECRET_KEY");
-        let long = "k".repeat(32);
-        let ok = config(&[("APP_ENV", "production"), ("SECRET_KEY", &long)]).unwrap();
-        assert!(!ok.secret_key_generated);
-        let err = config(&[
-            ("APP_ENV", "production"),
-            ("SECRET_KEY", &long),
-            ("DEMO_MODE", "true"),
-        ])
-        .unwrap_err();
-        assert_eq!(err.var, "DEMO_MODE");
-    }
-
-    #[test]
-    fn secret_debug_hides_the_key() {
-        let s = Secret::new(b"super-secret-value".to_vec());
-        assert!(!format!("{s:?}").contains("super"));
-    }
-}
+mod tests;

@@ -1,0 +1,216 @@
+//! Configuration parsing, tested without touching the process environment.
+
+use super::*;
+use std::collections::HashMap;
+
+fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(|k| map.get(k).cloned())
+}
+
+#[test]
+fn defaults_need_no_setup() {
+    let c = config(&[]).unwrap();
+    assert_eq!(c.port, 8000);
+    assert_eq!(c.host.to_string(), "127.0.0.1");
+    assert_eq!(
+        c.store,
+        StoreConfig::Embedded {
+            path: "data/organizations.db".into()
+        }
+    );
+    assert!(c.secret_key_generated);
+    assert_eq!(c.secret_key.expose().len(), 32);
+    assert_eq!(c.algorithm, Algorithm::HS256);
+    assert_eq!(c.access_token_ttl, Duration::from_secs(1800));
+    assert_eq!(c.bcrypt_cost, 12);
+    assert!(!c.demo_mode);
+    assert!(c.rate_limits);
+}
+
+#[test]
+fn mongodb_url_selects_mongo_with_default_master_db() {
+    let c = config(&[("MONGODB_URL", "mongodb://localhost:27017")]).unwrap();
+    match c.store {
+        StoreConfig::Mongo { db_name, .. } => assert_eq!(db_name, "master_organization_db"),
+        other => panic!("expected mongo, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_values_name_their_variable() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("PORT", "eighty")], "PORT"),
+        (&[("PORT", "70000")], "PORT"),
+        (&[("BCRYPT_COST", "3")], "BCRYPT_COST"),
+        (&[("ALGORITHM", "none")], "ALGORITHM"),
+        (&[("ALGORITHM", "RS256")], "ALGORITHM"),
+        (&[("HOST", "localhost:80")], "HOST"),
+        (&[("DEMO_MODE", "maybe")], "DEMO_MODE"),
+        (&[("RATE_LIMITS", "sometimes")], "RATE_LIMITS"),
+        (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+        (&[("CORS_ORIGINS", "*")], "CORS_ORIGINS"),
+        (&[("CORS_ORIGINS", "example.com")], "CORS_ORIGINS"),
+        (&[("MONGODB_URL", "postgres://x")], "MONGODB_URL"),
+        (
+            &[("MONGODB_URL", "mongodb://x"), ("MASTER_DB_NAME", "a.b")],
+            "MASTER_DB_NAME",
+        ),
+        (
+            &[("ACCESS_TOKEN_EXPIRE_MINUTES", "0")],
+            "ACCESS_TOKEN_EXPIRE_MINUTES",
+        ),
+        (&[("APP_ENV", "staging")], "APP_ENV"),
+    ];
+    for (pairs, var) in cases {
+        let err = config(pairs).expect_err(&format!("{pairs:?} should be refused"));
+        assert_eq!(err.var, *var, "{pairs:?}");
+        assert!(err.to_string().contains(var));
+    }
+}
+
+#[test]
+fn production_refuses_missing_or_short_secret_and_demo_mode() {
+    let err = config(&[("APP_ENV", "production"), ("DATABASE_PATH", "/d/o.db")]).unwrap_err();
+    assert_eq!(err.var, "SECRET_KEY");
+    let err = config(&[
+        ("APP_ENV", "production"),
+        ("DATABASE_PATH", "/d/o.db"),
+        ("SECRET_KEY", "short"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.var, "SECRET_KEY");
+    let long = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let ok = config(&[
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", long),
+        ("DATABASE_PATH", "/data/orgs.db"),
+    ])
+    .unwrap();
+    assert!(!ok.secret_key_generated);
+    let err = config(&[
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", long),
+        ("DATABASE_PATH", "/data/orgs.db"),
+        ("DEMO_MODE", "true"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.var, "DEMO_MODE");
+}
+
+#[test]
+fn secret_debug_hides_the_key() {
+    let s = Secret::new(b"super-secret-value".to_vec());
+    assert!(!format!("{s:?}").contains("super"));
+}
+
+#[test]
+fn numbers_out_of_range_say_so_even_past_the_type() {
+    let err = config(&[("PORT", "70000")]).unwrap_err();
+    assert_eq!(err.var, "PORT");
+    assert!(err.message.contains("out of range 0..=65535"), "{err}");
+    let err = config(&[("PORT", "-1")]).unwrap_err();
+    assert!(err.message.contains("out of range"), "{err}");
+    let err = config(&[("PORT", "8o")]).unwrap_err();
+    assert!(err.message.contains("not a whole number"), "{err}");
+    assert_eq!(config(&[("PORT", "65535")]).unwrap().port, 65535);
+}
+
+#[test]
+fn cors_origins_must_be_origins_a_browser_sends() {
+    for bad in [
+        "https://*.example.com",
+        "https://app.example.com/path",
+        "https://app.example.com?x=1",
+        "https://user@app.example.com",
+        "ftp://app.example.com",
+        "https://",
+        "https://app.example.com:99999",
+    ] {
+        let err = config(&[("CORS_ORIGINS", bad)]).expect_err(bad);
+        assert_eq!(err.var, "CORS_ORIGINS", "{bad}");
+    }
+    let ok = config(&[(
+        "CORS_ORIGINS",
+        "https://app.example.com, http://localhost:3000/",
+    )])
+    .unwrap();
+    assert_eq!(
+        ok.cors_origins,
+        ["https://app.example.com", "http://localhost:3000"]
+    );
+}
+
+#[test]
+fn production_needs_a_strong_key_and_an_explicit_store() {
+    let strong = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let err = config(&[
+        ("APP_ENV", "production"),
+        ("MONGODB_URL", "mongodb://db"),
+        ("SECRET_KEY", &"a".repeat(32)),
+    ])
+    .unwrap_err();
+    assert_eq!(err.var, "SECRET_KEY");
+    let err = config(&[
+        ("APP_ENV", "production"),
+        ("MONGODB_URL", "mongodb://db"),
+        (
+            "SECRET_KEY",
+            "change-me-to-the-output-of-openssl-rand-hex-32",
+        ),
+    ])
+    .unwrap_err();
+    assert_eq!(err.var, "SECRET_KEY");
+    let err = config(&[("APP_ENV", "production"), ("SECRET_KEY", strong)]).unwrap_err();
+    assert_eq!(
+        err.var, "DATABASE_PATH",
+        "no silent file on an ephemeral disk"
+    );
+    let ok = config(&[
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", strong),
+        ("DATABASE_PATH", "/data/orgs.db"),
+    ])
+    .unwrap();
+    assert_eq!(
+        ok.store,
+        StoreConfig::Embedded {
+            path: "/data/orgs.db".into()
+        }
+    );
+    config(&[
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", strong),
+        ("MONGODB_URL", "mongodb://db"),
+    ])
+    .unwrap();
+}
+
+#[test]
+fn connection_limits_and_proxy_hops() {
+    let c = config(&[]).unwrap();
+    assert_eq!(c.trusted_proxy_hops, 1);
+    assert!((16..=16_384).contains(&c.max_connections));
+    assert_eq!(c.idle_timeout, Duration::from_secs(60));
+    let c = config(&[
+        ("TRUSTED_PROXY_HOPS", "2"),
+        ("MAX_CONNECTIONS", "100"),
+        ("HTTP_IDLE_TIMEOUT_SECONDS", "5"),
+    ])
+    .unwrap();
+    assert_eq!(
+        (c.trusted_proxy_hops, c.max_connections, c.idle_timeout),
+        (2, 100, Duration::from_secs(5))
+    );
+    for (var, bad) in [
+        ("TRUSTED_PROXY_HOPS", "0"),
+        ("TRUSTED_PROXY_HOPS", "11"),
+        ("MAX_CONNECTIONS", "0"),
+        ("HTTP_IDLE_TIMEOUT_SECONDS", "0"),
+    ] {
+        assert_eq!(config(&[(var, bad)]).unwrap_err().var, var);
+    }
+}
