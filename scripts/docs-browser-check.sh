@@ -18,7 +18,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/org-docs.XXXXXX")"
 trap 'kill "${SERVICE:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 start_service "$WORK"
 
-SHOTS=target/docs-screenshots
+SHOTS="${CARGO_TARGET_DIR:-target}/docs-screenshots"
 mkdir -p "$SHOTS"
 # No network but loopback: names do not resolve, and anything else goes to a dead proxy.
 FLAGS=(--headless --no-sandbox --disable-gpu --disable-background-networking

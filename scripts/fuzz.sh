@@ -35,7 +35,7 @@ TOKEN="$(curl -fsS -X POST "$BASE/admin/login" -H 'Content-Type: application/jso
   -d '{"email": "fuzz@fuzz.example", "password": "FuzzPass123!"}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
 
-REPORT_DIR="target/schemathesis/$([ -n "${MONGODB_URL:-}" ] && echo mongodb || echo embedded)"
+REPORT_DIR="${CARGO_TARGET_DIR:-target}/schemathesis/$([ -n "${MONGODB_URL:-}" ] && echo mongodb || echo embedded)"
 mkdir -p "$REPORT_DIR"
 status=0
 "$VENV/bin/schemathesis" run "$BASE/openapi.json" \

@@ -17,7 +17,7 @@ start_service() {
   local port
   port="$(free_port)"
   env DATABASE_PATH="$work/service.db" HOST=127.0.0.1 PORT="$port" RUST_LOG=warn "$@" \
-    target/debug/org-service >"$work/service.log" 2>&1 &
+    "${CARGO_TARGET_DIR:-target}/debug/org-service" >"$work/service.log" 2>&1 &
   SERVICE=$!
   BASE="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do

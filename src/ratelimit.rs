@@ -66,6 +66,11 @@ pub async fn limit(State(limits): State<Arc<RateLimits>>, req: Request, next: Ne
     let Some(&ClientAddr(ip)) = req.extensions().get::<ClientAddr>() else {
         return next.run(req).await;
     };
+    // Probes and scrapes come often from one address (a load balancer, Prometheus) and must
+    // never be refused for it.
+    if matches!(req.uri().path(), "/health" | "/health/live" | "/metrics") {
+        return next.run(req).await;
+    }
     let specific = match (req.method(), req.uri().path()) {
         (&Method::POST, "/admin/login" | "/admin/refresh") | (&Method::PUT, "/admin/password") => {
             Some(("login", &limits.login))

@@ -204,8 +204,9 @@ async fn upgrade_hash(state: &AppState, admin: &Admin, password: &LoginPassword)
 
 /// Exchange a refresh token for new tokens.
 ///
-/// Each refresh token works once and is replaced by the next one. Presenting a spent token
-/// revokes its whole chain (the token has leaked): log in again.
+/// Each refresh token works once and is replaced by the next one. Of concurrent uses of one
+/// token exactly one wins; the others get 401. Presenting a token again after its successor
+/// was issued revokes the whole chain (the token has leaked): log in again.
 #[utoipa::path(
     post, path = "/admin/refresh", tag = "admin",
     request_body = RefreshRequest,
@@ -243,7 +244,9 @@ pub async fn refresh_tokens(
             state.store.revoke_refresh_family(&spent.family_id).await?;
             return Err(ApiError::Unauthorized(BAD_REFRESH));
         }
-        RefreshSpend::Invalid => return Err(ApiError::Unauthorized(BAD_REFRESH)),
+        RefreshSpend::Contended | RefreshSpend::Invalid => {
+            return Err(ApiError::Unauthorized(BAD_REFRESH))
+        }
     };
     let admin = state
         .store

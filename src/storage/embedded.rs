@@ -776,7 +776,20 @@ impl Store for EmbeddedStore {
                 expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or(now),
             };
             if spent != 0 {
-                return Ok(RefreshSpend::Reused(token));
+                // A live token in the family is the successor of a won spend: this is a replay
+                // after the win. None: the winner is still being answered.
+                let successor: bool = tx
+                    .query_row(
+                        "SELECT EXISTS(SELECT 1 FROM refresh_tokens WHERE family_id = ?1 AND spent = 0)",
+                        [&token.family_id],
+                        |r| r.get(0),
+                    )
+                    .map_err(backend)?;
+                return Ok(if successor {
+                    RefreshSpend::Reused(token)
+                } else {
+                    RefreshSpend::Contended
+                });
             }
             if expires_at <= now.timestamp() {
                 return Ok(RefreshSpend::Invalid);

@@ -88,8 +88,12 @@ pub struct RefreshToken {
 pub enum RefreshSpend {
     /// Valid and now spent: the caller issues the next token of the family.
     Fresh(RefreshToken),
-    /// Already spent before: a replay; the caller revokes the whole family.
+    /// Spent before, and its successor has been issued since: a replay after the winning
+    /// use; the caller revokes the whole family.
     Reused(RefreshToken),
+    /// Spent by a concurrent use whose successor is not issued yet: this use lost the race.
+    /// The caller answers 401 and revokes nothing (the winner's chain goes on).
+    Contended,
     /// Unknown, revoked or expired.
     Invalid,
 }

@@ -1093,13 +1093,16 @@ impl Store for MongoStore {
     }
 
     async fn count_tenant_documents(&self, org: &Organization) -> Result<u64, StoreError> {
-        self.run(
-            "count documents",
-            self.db
-                .collection::<Document>(&org.collection_name)
-                .count_documents(doc! {}),
-        )
-        .await
+        // A full count scans the tenant (FerretDB has no metadata count): like a bulk insert it
+        // gets ten store timeouts, not one.
+        let count = self
+            .db
+            .collection::<Document>(&org.collection_name)
+            .count_documents(doc! {});
+        tokio::time::timeout(self.timeout * 10, count.into_future())
+            .await
+            .map_err(|_| StoreError::Unavailable("count documents: timed out".into()))?
+            .map_err(|e| translate("count documents", &e))
     }
 
     async fn register_login_attempt(
@@ -1211,6 +1214,7 @@ impl Store for MongoStore {
                 "family_id": &token.family_id,
                 "token_version": token.token_version,
                 "expires_at": bson_time(token.expires_at),
+                "issued_at": bson_time(Utc::now()),
             }),
         )
         .await?;
@@ -1282,7 +1286,29 @@ impl Store for MongoStore {
         {
             Ok(_) if token.expires_at <= now => Ok(RefreshSpend::Invalid),
             Ok(_) => Ok(RefreshSpend::Fresh(token)),
-            Err(StoreError::Conflict(_)) => Ok(RefreshSpend::Reused(token)),
+            Err(StoreError::Conflict(_)) => {
+                // A token of the family issued after this one is the successor of the won
+                // spend: this is a replay after the win. None yet: the winner is still being
+                // answered, and this use simply lost the race.
+                let issued = found
+                    .get_datetime("issued_at")
+                    .copied()
+                    .unwrap_or(BsonDateTime::MIN);
+                let successor = self
+                    .run(
+                        "find successor",
+                        self.refresh().find_one(doc! {
+                            "family_id": &token.family_id, "issued_at": { "$gt": issued },
+                        }),
+                    )
+                    .await?
+                    .is_some();
+                Ok(if successor {
+                    RefreshSpend::Reused(token)
+                } else {
+                    RefreshSpend::Contended
+                })
+            }
             Err(e) => Err(e),
         }
     }

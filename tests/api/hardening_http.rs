@@ -185,3 +185,26 @@ both_stores! {
         }
     }
 }
+
+/// Health probes and scrapes are never rate-limited (the document lists no 429 for them),
+/// while other routes are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_are_never_rate_limited() {
+    let app = spawn_app(Backend::Embedded).await;
+    let burst = |path: &'static str| {
+        let requests = (0..400).map(|_| app.client.get(app.url(path)).send());
+        async move {
+            futures::future::join_all(requests)
+                .await
+                .into_iter()
+                .filter(|r| r.as_ref().unwrap().status() == 429)
+                .count()
+        }
+    };
+    assert_eq!(burst("/health/live").await, 0);
+    assert_eq!(burst("/metrics").await, 0);
+    assert!(
+        burst("/org/get").await > 0,
+        "the general limit still applies to the API"
+    );
+}
