@@ -1095,14 +1095,14 @@ impl Store for MongoStore {
     async fn count_tenant_documents(&self, org: &Organization) -> Result<u64, StoreError> {
         // A full count scans the tenant (FerretDB has no metadata count): like a bulk insert it
         // gets ten store timeouts, not one.
-        let count = self
-            .db
-            .collection::<Document>(&org.collection_name)
-            .count_documents(doc! {});
-        tokio::time::timeout(self.timeout * 10, count.into_future())
-            .await
-            .map_err(|_| StoreError::Unavailable("count documents: timed out".into()))?
-            .map_err(|e| translate("count documents", &e))
+        let collection = self.db.collection::<Document>(&org.collection_name);
+        tokio::time::timeout(
+            self.timeout * 10,
+            collection.count_documents(doc! {}).into_future(),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("count documents: timed out".into()))?
+        .map_err(|e| translate("count documents", &e))
     }
 
     async fn register_login_attempt(
