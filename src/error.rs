@@ -133,9 +133,11 @@ impl From<StoreError> for ApiError {
                 Self::Conflict("An admin with this email already exists".into())
             }
             StoreError::NotFound => Self::NotFound("Organization not found".into()),
-            StoreError::Busy => Self::Conflict(
-                "Another change to this organization is in progress; retry shortly".into(),
-            ),
+            // Waited for a concurrent change of the same organization and gave up: a 503 with
+            // Retry-After (documented everywhere), not an undocumented 409.
+            StoreError::Busy => {
+                Self::Unavailable("another change to this organization is in progress".into())
+            }
             StoreError::Unavailable(msg) => Self::Unavailable(msg),
             StoreError::Backend(msg) => Self::Internal(anyhow::anyhow!(msg)),
         }

@@ -19,6 +19,7 @@ pub const ALL: &[&str] = &[
     "create.after_organization",
     "create.after_admin",
     "create.after_collection",
+    "create.after_commit",
     "rename.after_claim",
     "rename.after_mark",
     "rename.after_collection",

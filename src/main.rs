@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use org_service::config::{Config, LogFormat};
@@ -36,7 +37,12 @@ enum Command {
     /// Serve the API (the default).
     Serve,
     /// Create tables/indexes, repair interrupted operations, report inconsistencies, then exit.
-    Migrate,
+    Migrate {
+        /// Treat operations older than this as abandoned (default: RECONCILE_GRACE_SECONDS).
+        /// 0 finishes or undoes every unfinished operation now: only when no instance serves.
+        #[arg(long)]
+        grace_seconds: Option<u64>,
+    },
     /// Create the demo organizations (known passwords!) and exit. Refused in production.
     SeedDemo,
 }
@@ -86,7 +92,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
-            Command::Migrate => migrate(config).await,
+            Command::Migrate { grace_seconds } => {
+                let grace = grace_seconds.map_or(config.reconcile_grace, Duration::from_secs);
+                migrate(config, grace).await
+            }
             Command::SeedDemo => {
                 // Building the app with DEMO_MODE seeds the sample organizations.
                 let mut config = config;
@@ -116,10 +125,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn migrate(config: Config) -> anyhow::Result<()> {
+async fn migrate(config: Config, grace: Duration) -> anyhow::Result<()> {
     let failpoints = org_service::failpoint::Failpoints::default();
     let store = org_service::storage::connect(&config, failpoints).await?;
-    let report = store.reconcile(config.reconcile_grace).await?;
+    let report = store.reconcile(grace).await?;
     for line in &report.repaired {
         println!("repaired: {line}");
     }

@@ -69,6 +69,9 @@ pub enum AppEnv {
     Production,
 }
 
+/// The shortest `RECONCILE_GRACE_SECONDS` accepted (six store timeouts if that is longer).
+pub const MIN_RECONCILE_GRACE_SECONDS: u64 = 10;
+
 /// The whole configuration. Built by [`Config::from_env`] or [`Config::from_lookup`].
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -135,6 +138,10 @@ pub struct Config {
     pub login_window: Duration,
     /// Test-only crash points (`ORG_SERVICE_FAILPOINTS`, comma-separated names); refused in production.
     pub failpoints: Vec<String>,
+    /// Test-only: pretends this instance's clock is off by this many seconds
+    /// (`ORG_SERVICE_CLOCK_SKEW_SECONDS`), to show that the MongoDB reconciler and locks go by
+    /// the server's clock. Refused in production.
+    pub clock_skew: chrono::Duration,
 }
 
 impl Config {
@@ -333,11 +340,16 @@ impl Config {
         )?);
         let store_timeout =
             Duration::from_secs(parse_num::<u64>(&get, "STORE_TIMEOUT_SECONDS", 2, 1, 60)?);
+        // An operation is judged abandoned only after the longest a live one can take before
+        // its outcome is recorded: six store calls, each bounded by the store timeout. Less
+        // would undo live creates during a slow spell (they would answer 503, not a wrong 201,
+        // but still fail); `org-service migrate --grace-seconds 0` is for stopped deployments.
+        let min_grace = (6 * store_timeout.as_secs()).max(MIN_RECONCILE_GRACE_SECONDS);
         let reconcile_grace = Duration::from_secs(parse_num::<u64>(
             &get,
             "RECONCILE_GRACE_SECONDS",
-            60,
-            0,
+            60.max(min_grace),
+            min_grace,
             86_400,
         )?);
         let reconcile_interval = Duration::from_secs(parse_num::<u64>(
@@ -365,6 +377,14 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
+        let clock_skew =
+            parse_num::<i64>(&get, "ORG_SERVICE_CLOCK_SKEW_SECONDS", 0, -86_400, 86_400)?;
+        if clock_skew != 0 && app_env == AppEnv::Production {
+            return Err(ConfigError::new(
+                "ORG_SERVICE_CLOCK_SKEW_SECONDS",
+                "a simulated clock error is for tests and is refused when APP_ENV=production",
+            ));
+        }
         if !failpoints.is_empty() && app_env == AppEnv::Production {
             return Err(ConfigError::new(
                 "ORG_SERVICE_FAILPOINTS",
@@ -400,6 +420,7 @@ impl Config {
             login_max_attempts,
             login_window,
             failpoints,
+            clock_skew: chrono::Duration::seconds(clock_skew),
         })
     }
 }

@@ -214,3 +214,30 @@ fn connection_limits_and_proxy_hops() {
         assert_eq!(config(&[(var, bad)]).unwrap_err().var, var);
     }
 }
+
+#[test]
+fn reconcile_grace_has_a_safe_minimum() {
+    assert_eq!(config(&[]).unwrap().reconcile_grace, Duration::from_secs(60));
+    let err = config(&[("RECONCILE_GRACE_SECONDS", "0")]).unwrap_err();
+    assert_eq!(err.var, "RECONCILE_GRACE_SECONDS");
+    // Six store timeouts of 2 s.
+    assert!(err.message.contains("12..="), "{err}");
+    // Never under ten seconds, however short the store timeout.
+    let one = ("STORE_TIMEOUT_SECONDS", "1");
+    let err = config(&[one, ("RECONCILE_GRACE_SECONDS", "9")]).unwrap_err();
+    assert!(err.message.contains("10..="), "{err}");
+    assert_eq!(
+        config(&[one, ("RECONCILE_GRACE_SECONDS", "10")])
+            .unwrap()
+            .reconcile_grace,
+        Duration::from_secs(10)
+    );
+    let err = config(&[
+        ("STORE_TIMEOUT_SECONDS", "5"),
+        ("RECONCILE_GRACE_SECONDS", "29"),
+    ])
+    .unwrap_err();
+    assert!(err.message.contains("30..="), "{err}");
+    let c = config(&[("STORE_TIMEOUT_SECONDS", "20")]).unwrap();
+    assert_eq!(c.reconcile_grace, Duration::from_secs(120));
+}

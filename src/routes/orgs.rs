@@ -13,6 +13,7 @@ use crate::domain::{new_id, Email, Invalid, LoginPassword, NewOrganization, OrgN
 use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
 use crate::extract::{ValidJson, ValidQuery};
 use crate::state::AppState;
+use crate::storage::StoreError;
 
 /// Body of `POST /org/create`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -186,6 +187,10 @@ pub async fn get_org(
     Ok(Json(org.into()))
 }
 
+/// The 401 for a request whose organization was deleted while it was being served (the same
+/// answer its token gets from then on).
+const ORGANIZATION_GONE: &str = "Could not validate credentials";
+
 /// Rename the caller's organization.
 ///
 /// Needs the admin's token **and** their email and password in the body (re-authentication).
@@ -231,7 +236,12 @@ pub async fn update_org(
     let org = state
         .store
         .rename_organization(&auth.organization.id, &name, Utc::now())
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Deleted by a concurrent request: the token died with it.
+            StoreError::NotFound => ApiError::Unauthorized(ORGANIZATION_GONE),
+            other => other.into(),
+        })?;
     tracing::info!(collection = %org.collection_name, "organization renamed");
     Ok(Json(org.into()))
 }
@@ -268,10 +278,14 @@ pub async fn delete_org(
             "You can only delete your own organization",
         ));
     }
-    state
+    if !state
         .store
         .delete_organization(&auth.organization.id)
-        .await?;
+        .await?
+    {
+        // A concurrent delete won: this request's token died with the organization.
+        return Err(ApiError::Unauthorized(ORGANIZATION_GONE));
+    }
     tracing::info!("organization deleted");
     Ok(StatusCode::NO_CONTENT)
 }

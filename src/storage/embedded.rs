@@ -406,6 +406,7 @@ impl Store for EmbeddedStore {
             ))
             .map_err(backend)?;
             fp.hit("create.after_collection");
+            fp.hit("create.after_commit");
             Ok(())
         })
         .await?;

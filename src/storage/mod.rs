@@ -231,6 +231,7 @@ pub async fn connect(config: &Config, failpoints: Failpoints) -> anyhow::Result<
                 db_name,
                 config.store_timeout,
                 failpoints,
+                config.clock_skew,
             )
             .await?,
         ),

@@ -15,6 +15,7 @@ mod docs;
 mod hardening_auth;
 mod hardening_http;
 mod hardening_ops;
+mod hardening_races;
 mod health;
 mod multi_instance;
 mod ops;

@@ -29,6 +29,11 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 
+mod clock;
+mod lock;
+
+use clock::ServerClock;
+
 use super::{AttemptWindow, ReconcileReport, RefreshSpend, RefreshToken, Store, StoreError, Taken};
 use crate::domain::{is_tenant_collection, Admin, NewOrganization, OrgName, Organization};
 use crate::failpoint::Failpoints;
@@ -54,6 +59,8 @@ pub struct MongoStore {
     db: Database,
     timeout: Duration,
     failpoints: Failpoints,
+    /// The server's time: every time written or compared for the reconciler and locks.
+    clock: ServerClock,
 }
 
 impl MongoStore {
@@ -63,6 +70,7 @@ impl MongoStore {
         db_name: &str,
         timeout: Duration,
         failpoints: Failpoints,
+        clock_skew: chrono::Duration,
     ) -> Result<Self, StoreError> {
         let mut options = ClientOptions::parse(url)
             .await
@@ -80,6 +88,7 @@ impl MongoStore {
             db,
             timeout,
             failpoints,
+            clock: ServerClock::new(clock_skew),
         })
     }
 
@@ -163,30 +172,6 @@ impl MongoStore {
         )
         .await?;
         Ok(admin_from_doc(&admin)?.token_version)
-    }
-
-    /// Takes the per-organization operation lock (an inserted document, so atomic on FerretDB
-    /// too): renames and deletes of one organization never interleave. A lock left by a
-    /// crashed process is removed by the reconciler after the grace period.
-    async fn lock(&self, org_id: &str) -> Result<OrgLock<'_>, StoreError> {
-        let key = format!("lock:{org_id}");
-        match self
-            .run(
-                "lock organization",
-                self.reservations().insert_one(doc! {
-                    "_id": &key, "organization_id": org_id, "created_at": bson_time(Utc::now()),
-                }),
-            )
-            .await
-        {
-            Ok(_) => Ok(OrgLock {
-                store: self,
-                key,
-                org_id: org_id.to_owned(),
-            }),
-            Err(StoreError::Conflict(_)) => Err(StoreError::Busy),
-            Err(e) => Err(e),
-        }
     }
 
     /// Bounds one driver call by the store timeout and translates its error.
@@ -338,6 +323,60 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Records the outcome of the create of `org_id` unless one is recorded already; returns
+    /// the outcome that stands. The record is an inserted reservation `outcome:<id>`, so of a
+    /// creator committing and a reconciler aborting at once exactly one wins.
+    ///
+    /// Only the creator ever records `Commit` (organization ids are never reused), so a
+    /// creator that finds a record already there has been aborted. A reconciler that finds one
+    /// reads it: `commit` stands; an `abort` of another reconciler, or no record any more (a
+    /// purge or a finished activation released it), is treated as abort, and the caller
+    /// re-reads the organization's state before undoing anything.
+    async fn decide(&self, org_id: &str, want: Outcome) -> Result<Outcome, StoreError> {
+        let key = format!("outcome:{org_id}");
+        let inserted = self
+            .run(
+                "decide create",
+                self.reservations().insert_one(doc! {
+                    "_id": &key, "organization_id": org_id, "outcome": want.as_str(),
+                    "created_at": bson_time(self.clock.now()),
+                }),
+            )
+            .await;
+        match (inserted, want) {
+            (Ok(_), _) => Ok(want),
+            (Err(StoreError::Conflict(_)), Outcome::Commit) => Ok(Outcome::Abort),
+            (Err(StoreError::Conflict(_)), Outcome::Abort) => {
+                let recorded = self
+                    .run(
+                        "read outcome",
+                        self.reservations().find_one(doc! { "_id": &key }),
+                    )
+                    .await?;
+                Ok(
+                    match recorded.as_ref().and_then(|d| d.get_str("outcome").ok()) {
+                        Some("commit") => Outcome::Commit,
+                        _ => Outcome::Abort,
+                    },
+                )
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// Makes a committed create visible, then drops its outcome record (idempotent).
+    async fn activate(&self, org_id: &str) -> Result<(), StoreError> {
+        self.run(
+            "activate organization",
+            self.orgs().update_one(
+                doc! { "_id": org_id, "state": STATE_CREATING },
+                doc! { "$set": { "state": STATE_ACTIVE, "since": bson_time(self.clock.now()) } },
+            ),
+        )
+        .await?;
+        self.release(&format!("outcome:{org_id}"), org_id).await
+    }
+
     /// Drops the collection of a half-created organization only if its slug is still ours.
     async fn undo_create(&self, org: &Document) -> Result<(), StoreError> {
         let id = org.get_str("_id").unwrap_or_default();
@@ -389,7 +428,7 @@ impl MongoStore {
                                 "name": pending.get_str("name").unwrap_or_default(),
                                 "slug": pending.get_str("slug").unwrap_or_default(),
                                 "collection_name": &to,
-                                "updated_at": pending.get("at").cloned().unwrap_or(Bson::Null),
+                                "updated_at": pending.get("updated_at").or_else(|| pending.get("at")).cloned().unwrap_or(Bson::Null),
                             },
                             "$unset": { "pending": "" },
                         },
@@ -455,7 +494,8 @@ impl MongoStore {
                             "name": new_name.as_str(),
                             "slug": new_name.slug(),
                             "collection_name": new_name.collection_name(),
-                            "at": bson_time(at),
+                            "at": bson_time(self.clock.now()),
+                            "updated_at": bson_time(at),
                         } } },
                     )
                     .return_document(mongodb::options::ReturnDocument::After),
@@ -486,7 +526,7 @@ impl MongoStore {
                 "mark delete",
                 self.orgs().find_one_and_update(
                     doc! { "_id": id, "state": { "$in": [STATE_ACTIVE, STATE_DELETING] } },
-                    doc! { "$set": { "state": STATE_DELETING, "since": bson_time(Utc::now()) } },
+                    doc! { "$set": { "state": STATE_DELETING, "since": bson_time(self.clock.now()) } },
                 )
                 .return_document(mongodb::options::ReturnDocument::After),
             )
@@ -528,16 +568,19 @@ impl MongoStore {
     }
 }
 
-/// A held per-organization lock; [`OrgLock::release`] frees it.
-struct OrgLock<'a> {
-    store: &'a MongoStore,
-    key: String,
-    org_id: String,
+/// How an interrupted create ends: made visible, or undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Commit,
+    Abort,
 }
 
-impl OrgLock<'_> {
-    async fn release(self) -> Result<(), StoreError> {
-        self.store.release(&self.key, &self.org_id).await
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Commit => "commit",
+            Self::Abort => "abort",
+        }
     }
 }
 
@@ -646,6 +689,8 @@ impl Store for MongoStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
+        self.run("read server clock", self.clock.sync(&self.db))
+            .await?;
         let unique = |keys: Document, name: &str| {
             IndexModel::builder()
                 .keys(keys)
@@ -718,11 +763,12 @@ impl Store for MongoStore {
         let slug_key = format!("slug:{}", org.slug);
         let email_key = format!("email:{}", org.admin_email);
 
-        if !self.claim(&slug_key, &org.id, new.created_at).await? {
+        let now = self.clock.now();
+        if !self.claim(&slug_key, &org.id, now).await? {
             return Err(StoreError::Conflict(Taken::Name));
         }
         self.failpoints.reached("create.after_claim").await;
-        match self.claim(&email_key, &org.id, new.created_at).await {
+        match self.claim(&email_key, &org.id, now).await {
             Ok(true) => {}
             Ok(false) => {
                 self.release(&slug_key, &org.id).await?;
@@ -743,7 +789,7 @@ impl Store for MongoStore {
             "created_at": bson_time(org.created_at),
             "updated_at": Bson::Null,
             "state": STATE_CREATING,
-            "since": bson_time(new.created_at),
+            "since": bson_time(now),
         };
         let steps = async {
             self.run("insert organization", self.orgs().insert_one(&org_doc))
@@ -757,7 +803,7 @@ impl Store for MongoStore {
                     "password_hash": &new.password_hash,
                     "organization_id": &org.id,
                     "token_version": 0_i64,
-                    "created_at": bson_time(new.created_at),
+                    "created_at": bson_time(self.clock.now()),
                 }),
             )
             .await
@@ -768,14 +814,16 @@ impl Store for MongoStore {
             self.failpoints.reached("create.after_admin").await;
             self.create_collection(&org.collection_name).await?;
             self.failpoints.reached("create.after_collection").await;
-            self.run(
-                "activate organization",
-                self.orgs().update_one(
-                    doc! { "_id": &org.id, "state": STATE_CREATING },
-                    doc! { "$set": { "state": STATE_ACTIVE, "since": bson_time(Utc::now()) } },
-                ),
-            )
-            .await?;
+            // The reconciler may have judged this create abandoned meanwhile (a long store
+            // pause): whoever inserts the outcome first decides, commit or abort.
+            match self.decide(&org.id, Outcome::Commit).await? {
+                Outcome::Commit => {}
+                Outcome::Abort => {
+                    return Err(StoreError::Unavailable(
+                        "the create was interrupted and undone; retry it".into(),
+                    ))
+                }
+            }
             Ok::<_, StoreError>(())
         };
         if let Err(e) = steps.await {
@@ -785,6 +833,10 @@ impl Store for MongoStore {
             }
             return Err(e);
         }
+        // Committed: from here the create only goes forward (the reconciler finishes it if
+        // this process cannot).
+        self.failpoints.reached("create.after_commit").await;
+        self.activate(&org.id).await?;
         Ok(org)
     }
 
@@ -812,9 +864,7 @@ impl Store for MongoStore {
     ) -> Result<Organization, StoreError> {
         let lock = self.lock(id).await?;
         let result = self.rename_locked(id, new_name, at).await;
-        if let Err(e) = lock.release().await {
-            tracing::warn!(error = %e, organization_id = id, "lock release deferred to the reconciler");
-        }
+        lock.release().await;
         result
     }
 
@@ -822,15 +872,15 @@ impl Store for MongoStore {
         let lock = self.lock(id).await?;
         let result = self.delete_locked(id).await;
         // A completed delete already removed the lock with the organization's reservations.
-        if let Err(e) = lock.release().await {
-            tracing::warn!(error = %e, organization_id = id, "lock release deferred to the reconciler");
-        }
+        lock.release().await;
         result
     }
 
     async fn reconcile(&self, grace: Duration) -> Result<ReconcileReport, StoreError> {
         let mut report = ReconcileReport::default();
-        let now = Utc::now();
+        self.run("read server clock", self.clock.sync(&self.db))
+            .await?;
+        let now = self.clock.now();
         let cutoff = bson_time(now - chrono::Duration::from_std(grace).unwrap_or_default());
 
         // 1. Deletes are finished whatever their age: the organization is already invisible.
@@ -862,11 +912,32 @@ impl Store for MongoStore {
             })
             .await?;
         for org in creating {
-            self.undo_create(&org).await?;
-            report.repaired.push(format!(
-                "undid create of {}",
-                org.get_str("_id").unwrap_or("?")
-            ));
+            let id = org.get_str("_id").unwrap_or_default().to_owned();
+            match self.decide(&id, Outcome::Abort).await? {
+                Outcome::Commit => {
+                    // The creator committed (and maybe crashed before activating): roll forward.
+                    self.activate(&id).await?;
+                    report.repaired.push(format!("finished create of {id}"));
+                }
+                Outcome::Abort => {
+                    let still_creating = self
+                        .run(
+                            "find organization",
+                            self.orgs()
+                                .find_one(doc! { "_id": &id, "state": STATE_CREATING }),
+                        )
+                        .await?
+                        .is_some();
+                    if still_creating {
+                        self.undo_create(&org).await?;
+                        report.repaired.push(format!("undid create of {id}"));
+                    } else {
+                        // Activated before the abort was recorded (its commit record was
+                        // already released): the abort record is void.
+                        self.release(&format!("outcome:{id}"), &id).await?;
+                    }
+                }
+            }
         }
 
         // 3. Renames abandoned after being marked are rolled forward.
@@ -1351,6 +1422,11 @@ fn reservation_keys(org: &Document) -> Vec<String> {
     }
     if let Ok(slug) = org.get_document("pending").and_then(|p| p.get_str("slug")) {
         keys.push(format!("slug:{slug}"));
+    }
+    if org.get_str("state") == Ok(STATE_CREATING) {
+        if let Ok(id) = org.get_str("_id") {
+            keys.push(format!("outcome:{id}"));
+        }
     }
     keys
 }
