@@ -69,6 +69,7 @@ impl App {
             hasher,
             throttle: LoginThrottle {
                 max_attempts: config.login_max_attempts,
+                account_budget: config.login_account_max_attempts,
                 window: config.login_window,
             },
             config: Arc::new(config),

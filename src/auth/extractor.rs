@@ -10,6 +10,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::client_addr::ClientAddr;
 use crate::domain::{Admin, Email, LoginPassword, Organization};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,6 +24,8 @@ pub struct AuthAdmin {
     pub admin: Admin,
     /// That admin's organization.
     pub organization: Organization,
+    /// The client's address (for the login throttle of a re-authentication).
+    pub client: IpAddr,
 }
 
 const INVALID: &str = "Could not validate credentials";
@@ -65,6 +70,7 @@ impl FromRequestParts<AppState> for AuthAdmin {
         Ok(Self {
             admin,
             organization,
+            client: client_ip(parts),
         })
     }
 }
@@ -80,7 +86,10 @@ impl AuthAdmin {
         password: &LoginPassword,
     ) -> Result<(), ApiError> {
         let store = state.store.as_ref();
-        state.throttle.attempt(store, &self.admin.email).await?;
+        state
+            .throttle
+            .attempt(store, &self.admin.email, self.client)
+            .await?;
         let same_admin = email.is_none_or(|e| e.as_str() == self.admin.email);
         let verified = state
             .hasher
@@ -95,6 +104,30 @@ impl AuthAdmin {
                 "Incorrect password"
             }));
         }
-        state.throttle.succeeded(store, &self.admin.email).await
+        state
+            .throttle
+            .succeeded(store, &self.admin.email, self.client)
+            .await
+    }
+}
+
+/// The request's client address, as [`crate::client_addr`] resolved it (unspecified when the
+/// request came without one, as in-process tests do).
+pub fn client_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ClientAddr>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ClientAddr(ip)| *ip)
+}
+
+/// The client's address as an extractor (for the login throttle).
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(parts)))
     }
 }

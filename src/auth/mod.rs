@@ -1,5 +1,5 @@
 //! Authentication: password hashing off the executor, JWT issue/verify, the guard extractor,
-//! and the per-account login throttle.
+//! and the login throttle.
 
 pub mod extractor;
 pub mod jwt;
@@ -7,6 +7,6 @@ pub mod password;
 pub mod refresh;
 pub mod throttle;
 
-pub use extractor::AuthAdmin;
+pub use extractor::{AuthAdmin, Client};
 pub use jwt::{Claims, TokenKeys};
 pub use password::PasswordHasher;

@@ -132,8 +132,12 @@ pub struct Config {
     pub reconcile_grace: Duration,
     /// How often the reconciler runs in the background (`RECONCILE_INTERVAL_SECONDS`, default 60).
     pub reconcile_interval: Duration,
-    /// Login attempts allowed per account per window (`LOGIN_MAX_ATTEMPTS`, default 5).
+    /// Login attempts allowed per account and client address per window (`LOGIN_MAX_ATTEMPTS`,
+    /// default 5).
     pub login_max_attempts: u32,
+    /// Attempts per account across all addresses per window before each address is held to one
+    /// attempt (`LOGIN_ACCOUNT_MAX_ATTEMPTS`, default 50, at least `LOGIN_MAX_ATTEMPTS`).
+    pub login_account_max_attempts: u32,
     /// Length of the login throttle window (`LOGIN_WINDOW_SECONDS`, default 900).
     pub login_window: Duration,
     /// Test-only crash points (`ORG_SERVICE_FAILPOINTS`, comma-separated names); refused in production.
@@ -361,6 +365,13 @@ impl Config {
         )?);
 
         let login_max_attempts = parse_num::<u32>(&get, "LOGIN_MAX_ATTEMPTS", 5, 1, 1000)?;
+        let login_account_max_attempts = parse_num::<u32>(
+            &get,
+            "LOGIN_ACCOUNT_MAX_ATTEMPTS",
+            50.max(login_max_attempts),
+            login_max_attempts,
+            1_000_000,
+        )?;
         let login_window = Duration::from_secs(parse_num::<u64>(
             &get,
             "LOGIN_WINDOW_SECONDS",
@@ -418,6 +429,7 @@ impl Config {
             reconcile_grace,
             reconcile_interval,
             login_max_attempts,
+            login_account_max_attempts,
             login_window,
             failpoints,
             clock_skew: chrono::Duration::seconds(clock_skew),

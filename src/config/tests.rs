@@ -217,7 +217,10 @@ fn connection_limits_and_proxy_hops() {
 
 #[test]
 fn reconcile_grace_has_a_safe_minimum() {
-    assert_eq!(config(&[]).unwrap().reconcile_grace, Duration::from_secs(60));
+    assert_eq!(
+        config(&[]).unwrap().reconcile_grace,
+        Duration::from_secs(60)
+    );
     let err = config(&[("RECONCILE_GRACE_SECONDS", "0")]).unwrap_err();
     assert_eq!(err.var, "RECONCILE_GRACE_SECONDS");
     // Six store timeouts of 2 s.

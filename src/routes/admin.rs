@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::orgs::field;
-use crate::auth::{refresh, AuthAdmin};
+use crate::auth::{refresh, AuthAdmin, Client};
 use crate::domain::{Admin, Email, LoginPassword, Organization, Password};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 use crate::extract::ValidJson;
@@ -138,6 +138,7 @@ async fn issue_tokens(
 #[tracing::instrument(skip_all)]
 pub async fn login_admin(
     State(state): State<AppState>,
+    client: Client,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
@@ -152,7 +153,7 @@ pub async fn login_admin(
     };
     state
         .throttle
-        .attempt(state.store.as_ref(), email.as_str())
+        .attempt(state.store.as_ref(), email.as_str(), client.0)
         .await?;
     let admin = state.store.admin_by_email(email.as_str()).await?;
     let verified = state
@@ -171,7 +172,7 @@ pub async fn login_admin(
         .ok_or(ApiError::Unauthorized(BAD_CREDENTIALS))?;
     state
         .throttle
-        .succeeded(state.store.as_ref(), email.as_str())
+        .succeeded(state.store.as_ref(), email.as_str(), client.0)
         .await?;
     if state.hasher.needs_rehash(&admin.password_hash) {
         upgrade_hash(&state, &admin, &password).await;
