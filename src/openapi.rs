@@ -105,5 +105,78 @@ pub fn document_json(openapi: &utoipa::openapi::OpenApi) -> serde_json::Value {
                 .insert(name.to_owned(), link);
         }
     }
+    describe_headers_and_names(&mut doc);
     doc
+}
+
+/// What utoipa's attributes cannot say, added to every operation: `Retry-After` on 429 and 503,
+/// `WWW-Authenticate` on 401, and the organization-name `pattern` (computed from the server's
+/// own rule, see [`crate::domain::name_pattern`]) wherever a name is taken.
+fn describe_headers_and_names(doc: &mut serde_json::Value) {
+    use serde_json::json;
+
+    let retry_after = json!({
+        "description": "Seconds to wait before trying again",
+        "schema": { "type": "integer", "minimum": 1 },
+    });
+    let www_authenticate = json!({
+        "description": "Always `Bearer`: the scheme to authenticate with",
+        "schema": { "type": "string", "enum": ["Bearer"] },
+    });
+    let pattern = crate::domain::name_pattern();
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(|p| p.as_object_mut())
+        .flat_map(|p| p.values_mut())
+    {
+        if let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(|r| r.as_object_mut())
+        {
+            for (status, header, value) in [
+                ("429", "Retry-After", &retry_after),
+                ("503", "Retry-After", &retry_after),
+                ("401", "WWW-Authenticate", &www_authenticate),
+            ] {
+                if let Some(response) = responses.get_mut(status).and_then(|r| r.as_object_mut()) {
+                    response
+                        .entry("headers")
+                        .or_insert_with(|| json!({}))
+                        .as_object_mut()
+                        .expect("headers is an object")
+                        .insert(header.to_owned(), value.clone());
+                }
+            }
+        }
+        for parameter in operation
+            .get_mut("parameters")
+            .and_then(|p| p.as_array_mut())
+            .into_iter()
+            .flatten()
+        {
+            if parameter["name"] == "organization_name" {
+                parameter["schema"]["pattern"] = json!(pattern);
+            }
+        }
+    }
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    {
+        for schema in schemas.values_mut() {
+            let is_request = schema
+                .get("required")
+                .and_then(|r| r.as_array())
+                .is_some_and(|r| r.iter().any(|f| f == "organization_name"));
+            if let Some(name) = schema.pointer_mut("/properties/organization_name") {
+                // Responses show names already accepted; requests are held to the rule.
+                if is_request {
+                    name["pattern"] = json!(pattern);
+                }
+            }
+        }
+    }
 }

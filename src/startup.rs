@@ -184,7 +184,9 @@ pub fn router(state: AppState) -> Router {
         api = api.routes(routes!(demo::create_sample_data));
     }
     let (api, openapi) = api.with_state(state.clone()).split_for_parts();
-    let spec = Arc::new(crate::openapi::document_json(&openapi).to_string());
+    // The document is rendered at its first request, off the executor: the name pattern in it
+    // is computed from every Unicode character, which start-up need not wait for.
+    let spec = Arc::new((openapi, std::sync::OnceLock::<Arc<str>>::new()));
     let api = api.merge(
         Router::new()
             .route("/metrics", get(crate::metrics::render))
@@ -217,10 +219,20 @@ pub fn router(state: AppState) -> Router {
             get(move || {
                 let spec = Arc::clone(&spec);
                 async move {
-                    (
+                    let rendered = tokio::task::spawn_blocking(move || {
+                        let (openapi, rendered) = &*spec;
+                        Arc::clone(rendered.get_or_init(|| {
+                            crate::openapi::document_json(openapi).to_string().into()
+                        }))
+                    })
+                    .await
+                    .map_err(|e| {
+                        ApiError::Internal(anyhow::anyhow!("rendering the document: {e}"))
+                    })?;
+                    Ok::<_, ApiError>((
                         [(header::CONTENT_TYPE, "application/json")],
-                        spec.as_str().to_owned(),
-                    )
+                        rendered.to_string(),
+                    ))
                 }
             }),
         )

@@ -10,7 +10,7 @@ mod organization;
 mod password;
 
 pub use email::Email;
-pub use org_name::{is_tenant_collection, OrgName};
+pub use org_name::{is_tenant_collection, name_pattern, skeleton_of, OrgName};
 pub use organization::{new_id, Admin, NewOrganization, Organization};
 pub use password::{LoginPassword, Password};
 

@@ -52,8 +52,12 @@ pub struct LoginResponse {
 /// Body of `POST /admin/refresh`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
-    /// The refresh token from the last login or refresh.
-    #[schema(min_length = 1, max_length = 256)]
+    /// The refresh token from the last login or refresh (each works once).
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        example = "ort_8c5e0f7d2b9a41c6a3e1f0d9b8c7a6e5f4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9"
+    )]
     pub refresh_token: String,
 }
 
@@ -61,10 +65,10 @@ pub struct RefreshRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChangePasswordRequest {
     /// The current password.
-    #[schema(format = Password, min_length = 1, max_length = 72, pattern = r"^[^\x00]*$")]
+    #[schema(format = Password, example = "SecurePass123!", min_length = 1, max_length = 72, pattern = r"^[^\x00]*$")]
     pub current_password: String,
-    /// The new password: 8 characters to 72 bytes, no NUL.
-    #[schema(format = Password, min_length = 8, max_length = 72, pattern = r"^[^\x00]*$")]
+    /// The new password: 8 characters to 72 bytes (UTF-8), no NUL, not a common one.
+    #[schema(format = Password, example = "NewSecurePass456!", min_length = 8, max_length = 72, pattern = r"^[^\x00]*$")]
     pub new_password: String,
 }
 

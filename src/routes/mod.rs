@@ -29,8 +29,10 @@ pub struct OrgResponse {
     #[schema(example = "admin@acme.com")]
     pub admin_email: String,
     /// RFC 3339, UTC.
+    #[schema(format = DateTime, example = "2026-11-30T09:15:00.000Z")]
     pub created_at: String,
     /// RFC 3339, UTC; null until the first update.
+    #[schema(format = DateTime, example = "2026-11-30T09:20:00.000Z")]
     pub updated_at: Option<String>,
 }
 

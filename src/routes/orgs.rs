@@ -18,14 +18,11 @@ use crate::storage::StoreError;
 /// Body of `POST /org/create`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrgRequest {
-    /// 1–100 characters, no control characters, at least one letter or digit; its slug
-    /// (lower-cased letters and digits, other runs folded to `_`) must be unused.
-    #[schema(
-        example = "Acme Corp",
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$"
-    )]
+    /// At most 100 characters, at least one letter or digit, no control, format (zero-width,
+    /// bidirectional) or line/paragraph separator characters (the `pattern` spells the rule
+    /// out). Its slug (lower-cased letters and digits, other runs folded to `_`) must be
+    /// unused, and it must not look like another organization's name.
+    #[schema(example = "Acme Corp", min_length = 1, max_length = 100)]
     pub organization_name: String,
     /// The admin's email; unique, compared case-insensitively.
     #[schema(example = "admin@acme.com", format = Email, max_length = 254)]
@@ -40,12 +37,7 @@ pub struct CreateOrgRequest {
 #[into_params(parameter_in = Query)]
 pub struct GetOrgQuery {
     /// The organization's name (any spelling with the same slug finds it).
-    #[param(
-        example = "Acme Corp",
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$"
-    )]
+    #[param(example = "Acme Corp", min_length = 1, max_length = 100)]
     pub organization_name: String,
 }
 
@@ -53,12 +45,7 @@ pub struct GetOrgQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateOrgRequest {
     /// The new name (same rules as at creation).
-    #[schema(
-        example = "Acme Corporation",
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$"
-    )]
+    #[schema(example = "Acme Corporation", min_length = 1, max_length = 100)]
     pub organization_name: String,
     /// The calling admin's email.
     #[schema(example = "admin@acme.com", format = Email, max_length = 254)]
@@ -71,13 +58,8 @@ pub struct UpdateOrgRequest {
 /// Body of `DELETE /org/delete`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeleteOrgRequest {
-    /// The caller's own organization.
-    #[schema(
-        example = "Acme Corp",
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f]*[A-Za-z0-9][^\x00-\x1f\x7f]*$"
-    )]
+    /// The caller's own organization (its current name: after the walk-through's rename).
+    #[schema(example = "Acme Corporation", min_length = 1, max_length = 100)]
     pub organization_name: String,
 }
 

@@ -204,7 +204,10 @@ fn conflict_or_backend(e: rusqlite::Error) -> StoreError {
             if msg.contains("admins.email") {
                 return StoreError::Conflict(Taken::Email);
             }
-            if msg.contains("organizations.slug") || msg.contains("organizations.collection_name") {
+            if msg.contains("organizations.slug")
+                || msg.contains("organizations.collection_name")
+                || msg.contains("organizations.skeleton")
+            {
                 return StoreError::Conflict(Taken::Name);
             }
         }
@@ -302,6 +305,48 @@ fn end_sessions(
     Ok(version)
 }
 
+/// Adds the `skeleton` column (the confusable skeleton of the slug, unique) to a database made
+/// before it existed, filling it in for every organization. Two existing organizations whose
+/// names look alike keep working; the younger one is left without a skeleton (and logged), so
+/// only new names are held to the rule.
+fn add_skeletons(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    let has_column: bool = tx
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM pragma_table_info('organizations') WHERE name = 'skeleton')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    if !has_column {
+        tx.execute_batch("ALTER TABLE organizations ADD COLUMN skeleton TEXT")
+            .map_err(backend)?;
+        let rows: Vec<(String, String)> = tx
+            .prepare("SELECT id, slug FROM organizations ORDER BY created_at")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(backend)?;
+        let mut seen = std::collections::HashSet::new();
+        for (id, slug) in rows {
+            let skeleton = crate::domain::skeleton_of(&slug);
+            if seen.insert(skeleton.clone()) {
+                tx.execute(
+                    "UPDATE organizations SET skeleton = ?2 WHERE id = ?1",
+                    params![id, skeleton],
+                )
+                .map_err(backend)?;
+            } else {
+                tracing::warn!(organization_id = %id, "an older organization's name looks like this one's");
+            }
+        }
+    }
+    tx.execute_batch(
+        "CREATE UNIQUE INDEX IF NOT EXISTS organizations_skeleton ON organizations (skeleton)",
+    )
+    .map_err(backend)
+}
+
 fn tenant_tables(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'org\\_%' ESCAPE '\\'")
@@ -324,8 +369,11 @@ impl Store for EmbeddedStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        self.write(|tx, _| tx.execute_batch(SCHEMA).map_err(backend))
-            .await
+        self.write(|tx, _| {
+            tx.execute_batch(SCHEMA).map_err(backend)?;
+            add_skeletons(tx)
+        })
+        .await
     }
 
     async fn close(&self) {
@@ -385,11 +433,12 @@ impl Store for EmbeddedStore {
         };
         let admin_id = new.admin_id.clone();
         let hash = new.password_hash.clone();
+        let skeleton = new.name.skeleton().to_owned();
         let created = org.clone();
         self.write(move |tx, fp| {
             tx.execute(
-                "INSERT INTO organizations (id, name, slug, collection_name, admin_email, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![org.id, org.name, org.slug, org.collection_name, org.admin_email, ts(org.created_at)],
+                "INSERT INTO organizations (id, name, slug, collection_name, admin_email, created_at, skeleton) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![org.id, org.name, org.slug, org.collection_name, org.admin_email, ts(org.created_at), skeleton],
             )
             .map_err(conflict_or_backend)?;
             fp.hit("create.after_claim");
@@ -469,8 +518,8 @@ impl Store for EmbeddedStore {
             let current = org_by_id(tx, &id)?.ok_or(StoreError::NotFound)?;
             let new_collection = new_name.collection_name();
             tx.execute(
-                "UPDATE organizations SET name = ?2, slug = ?3, collection_name = ?4, updated_at = ?5 WHERE id = ?1",
-                params![id, new_name.as_str(), new_name.slug(), new_collection, ts(at)],
+                "UPDATE organizations SET name = ?2, slug = ?3, collection_name = ?4, updated_at = ?5, skeleton = ?6 WHERE id = ?1",
+                params![id, new_name.as_str(), new_name.slug(), new_collection, ts(at), new_name.skeleton()],
             )
             .map_err(conflict_or_backend)?;
             fp.hit("rename.after_claim");

@@ -57,14 +57,12 @@ both_stores! {
     async fn create_org_returns_422_for_invalid_fields(backend: Backend) {
         let app = spawn_app(backend).await;
         let long_name = "a".repeat(101);
-        let wide_name = "日".repeat(100);
         let long_password = "p".repeat(73);
         let wide_password = "€".repeat(25);
         let cases: Vec<(Value, &str, &str)> = vec![
             (json!({"organization_name": "", "email": "a@b.co", "password": PASSWORD}), "organization_name", "empty name"),
             (json!({"organization_name": "   ", "email": "a@b.co", "password": PASSWORD}), "organization_name", "blank name"),
             (json!({"organization_name": long_name, "email": "a@b.co", "password": PASSWORD}), "organization_name", "101 characters"),
-            (json!({"organization_name": wide_name, "email": "a@b.co", "password": PASSWORD}), "organization_name", "collection name too long in bytes"),
             (json!({"organization_name": "Acme\u{0007}Corp", "email": "a@b.co", "password": PASSWORD}), "organization_name", "control character"),
             (json!({"organization_name": "!!! ---", "email": "a@b.co", "password": PASSWORD}), "organization_name", "empty slug"),
             (json!({"organization_name": "Acme", "email": "not-an-email", "password": PASSWORD}), "email", "bad email"),

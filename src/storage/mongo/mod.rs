@@ -364,6 +364,41 @@ impl MongoStore {
         }
     }
 
+    /// Gives organizations made before look-alike names were refused their skeleton and its
+    /// claim. Two existing look-alikes both keep working: the one that loses the claim is
+    /// left without a skeleton (and logged), so only new names are held to the rule.
+    async fn add_skeletons(&self) -> Result<(), StoreError> {
+        let legacy: Vec<Document> = self
+            .run("find", async {
+                self.orgs()
+                    .find(doc! { "state": STATE_ACTIVE, "skeleton": { "$exists": false } })
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        for org in legacy {
+            let id = org.get_str("_id").unwrap_or_default();
+            let skeleton = crate::domain::skeleton_of(org.get_str("slug").unwrap_or_default());
+            if self
+                .claim(&format!("skeleton:{skeleton}"), id, self.clock.now())
+                .await?
+            {
+                self.run(
+                    "set skeleton",
+                    self.orgs().update_one(
+                        doc! { "_id": id },
+                        doc! { "$set": { "skeleton": &skeleton } },
+                    ),
+                )
+                .await?;
+            } else {
+                tracing::warn!(organization_id = %id, "an older organization's name looks like this one's");
+            }
+        }
+        Ok(())
+    }
+
     /// Makes a committed create visible, then drops its outcome record (idempotent).
     async fn activate(&self, org_id: &str) -> Result<(), StoreError> {
         self.run(
@@ -405,6 +440,8 @@ impl MongoStore {
             return Ok(Some(org.clone()));
         };
         let old_slug = org.get_str("slug").unwrap_or_default().to_owned();
+        let old_skeleton = org.get_str("skeleton").ok().map(str::to_owned);
+        let new_skeleton = pending.get_str("skeleton").ok().map(str::to_owned);
         let from = org
             .get_str("collection_name")
             .unwrap_or_default()
@@ -427,6 +464,7 @@ impl MongoStore {
                             "$set": {
                                 "name": pending.get_str("name").unwrap_or_default(),
                                 "slug": pending.get_str("slug").unwrap_or_default(),
+                                "skeleton": new_skeleton.as_deref().map_or(Bson::Null, |s| Bson::String(s.to_owned())),
                                 "collection_name": &to,
                                 "updated_at": pending.get("updated_at").or_else(|| pending.get("at")).cloned().unwrap_or(Bson::Null),
                             },
@@ -439,6 +477,9 @@ impl MongoStore {
         self.failpoints.reached("rename.after_update").await;
         if pending.get_str("slug").unwrap_or_default() != old_slug {
             self.release(&format!("slug:{old_slug}"), &id).await?;
+        }
+        if let Some(old) = old_skeleton.filter(|old| Some(old) != new_skeleton.as_ref()) {
+            self.release(&format!("skeleton:{old}"), &id).await?;
         }
         Ok(updated)
     }
@@ -479,10 +520,30 @@ impl MongoStore {
             return org_from_doc(&updated);
         }
 
+        let now = self.clock.now();
         let new_key = format!("slug:{}", new_name.slug());
-        if !self.claim(&new_key, id, at).await? {
+        if !self.claim(&new_key, id, now).await? {
             return Err(StoreError::Conflict(Taken::Name));
         }
+        // A look-alike of another organization's name is taken too (a look-alike of our own
+        // current name is fine: the claim is already ours).
+        let skeleton_key = format!("skeleton:{}", new_name.skeleton());
+        match self.claim(&skeleton_key, id, now).await {
+            Ok(true) => {}
+            other => {
+                let _ = self.release(&new_key, id).await;
+                return Err(other.err().unwrap_or(StoreError::Conflict(Taken::Name)));
+            }
+        }
+        let mut new_keys = vec![new_key];
+        if current.get_str("skeleton") != Ok(new_name.skeleton()) {
+            new_keys.push(skeleton_key);
+        }
+        let release_new = || async {
+            for key in &new_keys {
+                let _ = self.release(key, id).await;
+            }
+        };
         self.failpoints.reached("rename.after_claim").await;
         let marked = self
             .run(
@@ -493,6 +554,7 @@ impl MongoStore {
                         doc! { "$set": { "pending": {
                             "name": new_name.as_str(),
                             "slug": new_name.slug(),
+                            "skeleton": new_name.skeleton(),
                             "collection_name": new_name.collection_name(),
                             "at": bson_time(self.clock.now()),
                             "updated_at": bson_time(at),
@@ -504,11 +566,11 @@ impl MongoStore {
         let marked = match marked {
             Ok(Some(doc)) => doc,
             Ok(None) => {
-                self.release(&new_key, id).await?;
+                release_new().await;
                 return Err(StoreError::NotFound);
             }
             Err(e) => {
-                let _ = self.release(&new_key, id).await;
+                release_new().await;
                 return Err(e);
             }
         };
@@ -528,7 +590,7 @@ impl MongoStore {
                     doc! { "_id": id, "state": { "$in": [STATE_ACTIVE, STATE_DELETING] } },
                     doc! { "$set": { "state": STATE_DELETING, "since": bson_time(self.clock.now()) } },
                 )
-                .return_document(mongodb::options::ReturnDocument::After),
+                .return_document(mongodb::options::ReturnDocument::Before),
             )
             .await?;
         let Some(org) = marked else {
@@ -536,7 +598,10 @@ impl MongoStore {
         };
         self.failpoints.reached("delete.after_mark").await;
         self.purge(&org).await?;
-        Ok(true)
+        // Only the request that turned it from active to deleting deleted it; one that found a
+        // delete already under way (the first one's purge frees the lock with the
+        // organization's other reservations) finished it, but the answer is the first one's.
+        Ok(org.get_str("state") == Ok(STATE_ACTIVE))
     }
 
     async fn active_org(&self, filter: Document) -> Result<Option<Organization>, StoreError> {
@@ -691,6 +756,7 @@ impl Store for MongoStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         self.run("read server clock", self.clock.sync(&self.db))
             .await?;
+        self.add_skeletons().await?;
         let unique = |keys: Document, name: &str| {
             IndexModel::builder()
                 .keys(keys)
@@ -761,6 +827,7 @@ impl Store for MongoStore {
             updated_at: None,
         };
         let slug_key = format!("slug:{}", org.slug);
+        let skeleton_key = format!("skeleton:{}", new.name.skeleton());
         let email_key = format!("email:{}", org.admin_email);
 
         let now = self.clock.now();
@@ -768,15 +835,15 @@ impl Store for MongoStore {
             return Err(StoreError::Conflict(Taken::Name));
         }
         self.failpoints.reached("create.after_claim").await;
-        match self.claim(&email_key, &org.id, now).await {
-            Ok(true) => {}
-            Ok(false) => {
-                self.release(&slug_key, &org.id).await?;
-                return Err(StoreError::Conflict(Taken::Email));
-            }
-            Err(e) => {
-                let _ = self.release(&slug_key, &org.id).await;
-                return Err(e);
+        for (key, taken) in [(&skeleton_key, Taken::Name), (&email_key, Taken::Email)] {
+            let claimed = self.claim(key, &org.id, now).await;
+            if !matches!(claimed, Ok(true)) {
+                for held in [&slug_key, &skeleton_key] {
+                    if held != key {
+                        let _ = self.release(held, &org.id).await;
+                    }
+                }
+                return Err(claimed.err().unwrap_or(StoreError::Conflict(taken)));
             }
         }
 
@@ -784,6 +851,7 @@ impl Store for MongoStore {
             "_id": &org.id,
             "name": &org.name,
             "slug": &org.slug,
+            "skeleton": new.name.skeleton(),
             "collection_name": &org.collection_name,
             "admin_email": &org.admin_email,
             "created_at": bson_time(org.created_at),
@@ -1416,6 +1484,15 @@ fn reservation_keys(org: &Document) -> Vec<String> {
     let mut keys = Vec::new();
     if let Ok(slug) = org.get_str("slug") {
         keys.push(format!("slug:{slug}"));
+    }
+    if let Ok(skeleton) = org.get_str("skeleton") {
+        keys.push(format!("skeleton:{skeleton}"));
+    }
+    if let Ok(skeleton) = org
+        .get_document("pending")
+        .and_then(|p| p.get_str("skeleton"))
+    {
+        keys.push(format!("skeleton:{skeleton}"));
     }
     if let Ok(email) = org.get_str("admin_email") {
         keys.push(format!("email:{email}"));

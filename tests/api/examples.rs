@@ -1,0 +1,293 @@
+//! Every example in `/openapi.json` is one a person can send as is and succeed with, in the
+//! order of the README's walk-through; the document states the headers and formats clients
+//! rely on; the organization-name pattern agrees with the server.
+
+use serde_json::{json, Map, Value};
+
+use crate::helpers::*;
+
+/// The example request body of `method path`: each property's `example`.
+fn example_body(doc: &Value, method: &str, path: &str) -> Value {
+    let reference = doc["paths"][path][method]["requestBody"]["content"]["application/json"]
+        ["schema"]["$ref"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{method} {path} has no JSON body"));
+    let name = reference.rsplit('/').next().unwrap();
+    let properties = doc["components"]["schemas"][name]["properties"]
+        .as_object()
+        .unwrap();
+    let body: Map<String, Value> = properties
+        .iter()
+        .map(|(field, schema)| {
+            let example = schema
+                .get("example")
+                .cloned()
+                .unwrap_or_else(|| panic!("{name}.{field} has no example"));
+            (field.clone(), example)
+        })
+        .collect();
+    Value::Object(body)
+}
+
+/// The example of the query parameter `name` of `GET path`.
+fn example_param(doc: &Value, path: &str, name: &str) -> String {
+    doc["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| {
+            p["example"]
+                .as_str()
+                .or_else(|| p["schema"]["example"].as_str())
+        })
+        .unwrap_or_else(|| panic!("{path} ?{name} has no example"))
+        .to_owned()
+}
+
+/// Sends each documented example in the walk-through's order: every one succeeds, and every
+/// documented operation is visited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_example_works_in_walk_through_order() {
+    let app = spawn_app(Backend::Embedded).await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut visited = Vec::new();
+    let mut send = |method: &'static str, path: &'static str| {
+        visited.push(format!("{method} {path}"));
+        (method, path)
+    };
+
+    let (m, p) = send("post", "/org/create");
+    let r = app.post_json(p, &example_body(&doc, m, p)).await;
+    assert_eq!(r.status(), 201, "{m} {p}");
+    let (_, p) = send("get", "/org/get");
+    let r = app
+        .get_org(&example_param(&doc, p, "organization_name"))
+        .await;
+    assert_eq!(r.status(), 200, "get {p}");
+    let (m, p) = send("post", "/admin/login");
+    let r = app.post_json(p, &example_body(&doc, m, p)).await;
+    assert_eq!(r.status(), 200, "{m} {p}");
+    let login = json_body(r).await;
+
+    // A refresh token is a secret of the session: the example shows its shape, and the real
+    // one from the login takes its place.
+    let (m, p) = send("post", "/admin/refresh");
+    let mut body = example_body(&doc, m, p);
+    let example = body["refresh_token"].as_str().unwrap().to_owned();
+    let real = login["refresh_token"].as_str().unwrap();
+    assert!(
+        example.starts_with("ort_") && example.len() == real.len(),
+        "{example}"
+    );
+    body["refresh_token"] = json!(real);
+    let r = app.post_json(p, &body).await;
+    assert_eq!(r.status(), 200, "{m} {p}");
+    let token = json_body(r).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (m, p) = send("put", "/org/update");
+    let r = app
+        .client
+        .put(app.url(p))
+        .bearer_auth(&token)
+        .json(&example_body(&doc, m, p))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{m} {p}");
+    let (m, p) = send("put", "/admin/password");
+    let r = app
+        .client
+        .put(app.url(p))
+        .bearer_auth(&token)
+        .json(&example_body(&doc, m, p))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{m} {p}");
+    let token = json_body(r).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (m, p) = send("delete", "/org/delete");
+    let r = app
+        .client
+        .delete(app.url(p))
+        .bearer_auth(&token)
+        .json(&example_body(&doc, m, p))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{m} {p}");
+
+    // Logout with a live token: a fresh organization from the same examples.
+    let (m, p) = send("post", "/admin/logout");
+    assert_eq!(
+        app.post_json("/org/create", &example_body(&doc, "post", "/org/create"))
+            .await
+            .status(),
+        201
+    );
+    let token = app.token("admin@acme.com", "SecurePass123!").await;
+    let r = app
+        .client
+        .post(app.url(p))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{m} {p}");
+    for path in ["/health", "/health/live"] {
+        send("get", path);
+        assert_eq!(
+            app.client.get(app.url(path)).send().await.unwrap().status(),
+            200,
+            "{path}"
+        );
+    }
+
+    let documented: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| format!("{m} {path}"))
+        })
+        .collect();
+    for operation in &documented {
+        assert!(
+            visited.contains(operation),
+            "{operation} has no example in the walk-through test"
+        );
+    }
+}
+
+/// 401s say `WWW-Authenticate`, 429s and 503s `Retry-After`, and times are `date-time`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_states_headers_and_formats() {
+    let app = spawn_app(Backend::Embedded).await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut seen = 0;
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for (status, header) in [
+                ("401", "WWW-Authenticate"),
+                ("429", "Retry-After"),
+                ("503", "Retry-After"),
+            ] {
+                if let Some(response) = operation["responses"].get(status) {
+                    assert!(
+                        response["headers"].get(header).is_some(),
+                        "{method} {path} {status} lacks {header}"
+                    );
+                    seen += 1;
+                }
+            }
+        }
+    }
+    assert!(seen >= 15, "only {seen} responses checked");
+    let org = &doc["components"]["schemas"]["OrgResponse"]["properties"];
+    assert_eq!(org["created_at"]["format"], "date-time");
+    assert_eq!(org["updated_at"]["format"], "date-time");
+}
+
+/// The name pattern, read by Python's `re` as schemathesis reads it, accepts exactly the names
+/// the server accepts, for a table of names from several scripts and every refused class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_name_pattern_agrees_with_the_server() {
+    let app = spawn_app(Backend::Embedded).await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pattern = doc["components"]["schemas"]["CreateOrgRequest"]["properties"]
+        ["organization_name"]["pattern"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let names = [
+        "Acme Corp",
+        "日本 株式会社",
+        "Café Noir",
+        "Ωmega",
+        "١٢٣",
+        "㎏",
+        "x",
+        "!!!",
+        "   ",
+        "Acme\u{0085}Corp",
+        "Acme\u{009F}Corp",
+        "Acme\u{200B}Corp",
+        "Acme\u{202E}Corp",
+        "Acme\u{2028}Corp",
+        "Acme\u{0007}Corp",
+        "\u{0301}\u{0301}",
+        "_-_",
+    ];
+    // The pattern holds NUL and other controls: it goes to Python as JSON on stdin.
+    let script = "import json, re, sys\nd = json.load(sys.stdin)\np = re.compile(d['pattern'])\nprint(json.dumps([bool(p.fullmatch(n)) for n in d['names']]))";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    {
+        use std::io::Write;
+        let input = json!({"pattern": pattern, "names": names}).to_string();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let matches: Vec<bool> = serde_json::from_slice(&out.stdout).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let r = app
+            .create_org(name, &format!("p{i}@pattern.example"), PASSWORD)
+            .await;
+        let accepted = r.status() == 201;
+        assert_eq!(
+            matches[i],
+            accepted,
+            "{name:?}: pattern says {}, server says {}",
+            matches[i],
+            r.status()
+        );
+    }
+}
