@@ -17,6 +17,7 @@
 //! - [`client_addr`]: the client's address (peer, or what trusted proxies saw).
 //! - [`ratelimit`]: per-client-address limits.
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
+//! - [`idempotency`]: `Idempotency-Key` on every POST (replay of the first response).
 //! - [`failpoint`]: test-only crash points inside multi-step store operations.
 //! - [`telemetry`]: tracing subscriber set-up.
 
@@ -27,6 +28,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod failpoint;
+pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;

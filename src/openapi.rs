@@ -109,6 +109,38 @@ pub fn document_json(openapi: &utoipa::openapi::OpenApi) -> serde_json::Value {
     doc
 }
 
+/// The optional `Idempotency-Key` header of a POST, and the 409 and 422 it can bring.
+fn describe_idempotency(operation: &mut serde_json::Value) {
+    use serde_json::json;
+
+    if operation.get("parameters").is_none() {
+        operation["parameters"] = json!([]);
+    }
+    if let Some(parameters) = operation["parameters"].as_array_mut() {
+        parameters.push(json!({
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": false,
+            "description": "Any unique string (1–255 visible ASCII characters, e.g. a UUID). The same key with the same request within 24 hours gets the first response again (with `Idempotent-Replayed: true`) instead of running twice; with a different request it is a 422; while the first still runs, a 409.",
+            "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" },
+            "example": "5f0c9a4e-2b7d-4c1e-9a63-1d8e7f2b4c60",
+        }));
+    }
+    let responses = &mut operation["responses"];
+    if responses.get("409").is_none() {
+        responses["409"] = json!({
+            "description": "A request with the same Idempotency-Key is still being processed",
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } },
+        });
+    }
+    if responses.get("422").is_none() {
+        responses["422"] = json!({
+            "description": "Invalid Idempotency-Key, or one used with a different request",
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ValidationErrorBody" } } },
+        });
+    }
+}
+
 /// What utoipa's attributes cannot say, added to every operation: `Retry-After` on 429 and 503,
 /// `WWW-Authenticate` on 401, and the organization-name `pattern` (computed from the server's
 /// own rule, see [`crate::domain::name_pattern`]) wherever a name is taken.
@@ -127,10 +159,10 @@ fn describe_headers_and_names(doc: &mut serde_json::Value) {
     let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
         return;
     };
-    for operation in paths
+    for (method, operation) in paths
         .values_mut()
         .filter_map(|p| p.as_object_mut())
-        .flat_map(|p| p.values_mut())
+        .flat_map(|p| p.iter_mut())
     {
         if let Some(responses) = operation
             .get_mut("responses")
@@ -150,6 +182,9 @@ fn describe_headers_and_names(doc: &mut serde_json::Value) {
                         .insert(header.to_owned(), value.clone());
                 }
             }
+        }
+        if method == "post" {
+            describe_idempotency(operation);
         }
         for parameter in operation
             .get_mut("parameters")

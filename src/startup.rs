@@ -194,6 +194,10 @@ pub fn router(state: AppState) -> Router {
     );
 
     let mut api = api
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::layer,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
@@ -241,12 +245,15 @@ pub fn router(state: AppState) -> Router {
                 .config(utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none")),
         );
 
+    // The request runs in its own task, and the timeout answers for it from outside: a request
+    // past `REQUEST_TIMEOUT_SECONDS` gets its 503, but its work is not cut off half-way (its
+    // writes finish, and an `Idempotency-Key` records the real outcome for the retry).
     docs.merge(api)
+        .layer(middleware::from_fn(run_to_completion))
         .layer(middleware::from_fn_with_state(
             state.config.request_timeout,
             request_timeout,
         ))
-        .layer(middleware::from_fn(run_to_completion))
         .layer(middleware::from_fn_with_state(
             ForwardedPolicy(
                 state

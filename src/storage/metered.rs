@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{AttemptWindow, ReconcileReport, RefreshSpend, RefreshToken, Store, StoreError};
+use super::{
+    AttemptWindow, IdempotencyClaim, ReconcileReport, RefreshSpend, RefreshToken, Store, StoreError,
+};
 use crate::domain::{Admin, NewOrganization, OrgName, Organization};
 
 /// Wraps a store with metrics.
@@ -51,6 +53,26 @@ impl Store for MeteredStore {
     }
     async fn close(&self) {
         self.0.close().await;
+    }
+    async fn begin_idempotent(
+        &self,
+        scope: &str,
+        fingerprint: &str,
+        running_ttl: Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.measure(
+            "begin_idempotent",
+            self.0.begin_idempotent(scope, fingerprint, running_ttl),
+        )
+        .await
+    }
+    async fn finish_idempotent(&self, scope: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.measure("finish_idempotent", self.0.finish_idempotent(scope, sealed))
+            .await
+    }
+    async fn abandon_idempotent(&self, scope: &str) -> Result<(), StoreError> {
+        self.measure("abandon_idempotent", self.0.abandon_idempotent(scope))
+            .await
     }
     async fn upgrade_password_hash(
         &self,

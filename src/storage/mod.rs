@@ -98,6 +98,28 @@ pub enum RefreshSpend {
     Invalid,
 }
 
+/// How long a request is remembered under its `Idempotency-Key`.
+pub const IDEMPOTENCY_KEEP: Duration = Duration::from_secs(24 * 3600);
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is ours now: run the request, then finish or abandon the claim.
+    Started,
+    /// Another request with this key is still running.
+    Running {
+        /// Fingerprint of that request.
+        fingerprint: String,
+    },
+    /// A request with this key finished: its response (sealed) is replayed.
+    Finished {
+        /// Fingerprint of that request.
+        fingerprint: String,
+        /// The response, encrypted by [`crate::idempotency`].
+        sealed: Vec<u8>,
+    },
+}
+
 /// What a reconciler pass repaired.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -217,6 +239,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes a rotation chain: its tokens stop working and no new token can join it.
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError>;
+
+    /// Claims the idempotency `scope` for a request with this `fingerprint`, atomically across
+    /// instances. A running claim older than `running_ttl` (its process died) and a finished
+    /// one older than [`IDEMPOTENCY_KEEP`] count as absent.
+    async fn begin_idempotent(
+        &self,
+        scope: &str,
+        fingerprint: &str,
+        running_ttl: Duration,
+    ) -> Result<IdempotencyClaim, StoreError>;
+
+    /// Stores the sealed response of the request that holds `scope`.
+    async fn finish_idempotent(&self, scope: &str, sealed: &[u8]) -> Result<(), StoreError>;
+
+    /// Gives up a running claim (the response is not to be replayed: a 5xx or a 429).
+    async fn abandon_idempotent(&self, scope: &str) -> Result<(), StoreError>;
 }
 
 /// Connects the store chosen by the configuration and runs its migrations.

@@ -19,6 +19,7 @@ mod hardening_names;
 mod hardening_ops;
 mod hardening_races;
 mod health;
+mod idempotency;
 mod multi_instance;
 mod ops;
 mod orgs;

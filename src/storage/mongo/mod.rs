@@ -30,11 +30,15 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 mod clock;
+mod idempotency;
 mod lock;
 
 use clock::ServerClock;
 
-use super::{AttemptWindow, ReconcileReport, RefreshSpend, RefreshToken, Store, StoreError, Taken};
+use super::{
+    AttemptWindow, IdempotencyClaim, ReconcileReport, RefreshSpend, RefreshToken, Store,
+    StoreError, Taken,
+};
 use crate::domain::{is_tenant_collection, Admin, NewOrganization, OrgName, Organization};
 use crate::failpoint::Failpoints;
 
@@ -1106,6 +1110,8 @@ impl Store for MongoStore {
         )
         .await?;
 
+        self.expire_idempotent().await?;
+
         // 6. Throttle windows long over (no window is longer than a day).
         let old = now.timestamp() - super::MAX_LOGIN_WINDOW_SECONDS;
         self.run(
@@ -1450,6 +1456,23 @@ impl Store for MongoStore {
             }
             Err(e) => Err(e),
         }
+    }
+
+    async fn begin_idempotent(
+        &self,
+        scope: &str,
+        fingerprint: &str,
+        running_ttl: Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.claim_idempotent(scope, fingerprint, running_ttl).await
+    }
+
+    async fn finish_idempotent(&self, scope: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.seal_idempotent(scope, sealed).await
+    }
+
+    async fn abandon_idempotent(&self, scope: &str) -> Result<(), StoreError> {
+        self.drop_idempotent(scope).await
     }
 
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError> {

@@ -18,7 +18,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Transaction};
 
-use super::{AttemptWindow, ReconcileReport, RefreshSpend, RefreshToken, Store, StoreError, Taken};
+mod idempotency;
+
+use super::{
+    AttemptWindow, IdempotencyClaim, ReconcileReport, RefreshSpend, RefreshToken, Store,
+    StoreError, Taken,
+};
 use crate::domain::{is_tenant_collection, Admin, NewOrganization, OrgName, Organization};
 use crate::failpoint::Failpoints;
 
@@ -58,6 +63,12 @@ CREATE TABLE IF NOT EXISTS login_attempts (
     key          TEXT PRIMARY KEY,
     window_start INTEGER NOT NULL,
     attempts     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope       TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    sealed      BLOB
 );
 ";
 
@@ -584,6 +595,7 @@ impl Store for EmbeddedStore {
                 [cutoff],
             )
             .map_err(backend)?;
+            idempotency::expire(tx)?;
             for table in tenant_tables(tx)? {
                 let owned: bool = tx
                     .query_row(
@@ -849,6 +861,29 @@ impl Store for EmbeddedStore {
             Ok(RefreshSpend::Fresh(token))
         })
         .await
+    }
+
+    async fn begin_idempotent(
+        &self,
+        scope: &str,
+        fingerprint: &str,
+        running_ttl: Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let (scope, fingerprint) = (scope.to_owned(), fingerprint.to_owned());
+        self.write(move |tx, _| idempotency::begin(tx, &scope, &fingerprint, running_ttl))
+            .await
+    }
+
+    async fn finish_idempotent(&self, scope: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        let (scope, sealed) = (scope.to_owned(), sealed.to_vec());
+        self.write(move |tx, _| idempotency::finish(tx, &scope, &sealed))
+            .await
+    }
+
+    async fn abandon_idempotent(&self, scope: &str) -> Result<(), StoreError> {
+        let scope = scope.to_owned();
+        self.write(move |tx, _| idempotency::abandon(tx, &scope))
+            .await
     }
 
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError> {

@@ -1,0 +1,342 @@
+//! `Idempotency-Key` on every POST: the same key and request within 24 hours get the first
+//! response again, so a client that lost an answer (a timeout, a dropped connection) can retry
+//! without creating twice.
+//!
+//! As Stripe and WorkOS do it:
+//! - The key (1–255 visible ASCII characters) is scoped to the path and the caller's
+//!   `Authorization` header, so two callers' keys never meet.
+//! - The first request with a key claims it in the store (atomically, across instances), runs,
+//!   and stores its response; a 5xx or a 429 is not stored (the request may be retried for
+//!   real). The layer sits inside the request timeout and the run-to-completion task, so a
+//!   request whose client already got a 503 for taking too long still records what it did:
+//!   the retry gets the 201 instead of a 409.
+//! - The same key with a different request (method, path, query or body) is a 422.
+//! - The same key while the first request still runs waits for it (up to 5 s), then is a 409.
+//! - A replay carries `Idempotent-Replayed: true`.
+//!
+//! Stored responses can hold tokens (a login's), so they are sealed with ChaCha20-Poly1305
+//! under a key derived from `SECRET_KEY`, with the scope as associated data: reading the store
+//! alone does not reveal them, and a record cannot be moved to another key.
+
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::ChaCha20Poly1305;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::IdempotencyClaim;
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+/// The response header on a replay.
+pub const REPLAYED: &str = "idempotent-replayed";
+/// Longest accepted key.
+pub const MAX_KEY_LEN: usize = 255;
+/// How long a retry waits for the first request with its key to finish.
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(5);
+/// Response headers worth replaying (the outer layers add the rest again).
+const KEPT_HEADERS: &[HeaderName] = &[
+    header::CONTENT_TYPE,
+    header::CACHE_CONTROL,
+    header::RETRY_AFTER,
+    header::WWW_AUTHENTICATE,
+    header::LOCATION,
+];
+
+/// A response as stored (before sealing).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Remembered {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+/// Why a key is refused, or `None` if it is a valid key.
+pub fn key_problem(key: &[u8]) -> Option<&'static str> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Some("Idempotency-Key must be 1 to 255 characters");
+    }
+    if !key.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Some("Idempotency-Key must be visible ASCII characters (no spaces)");
+    }
+    None
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where a key lives: the path, the caller's credentials and the key itself.
+pub fn scope(path: &str, authorization: Option<&[u8]>, key: &[u8]) -> String {
+    let mut h = Sha256::new();
+    for part in [path.as_bytes(), authorization.unwrap_or_default(), key] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    hex(&h.finalize())
+}
+
+/// What makes two requests "the same": method, path and query, and the body.
+pub fn fingerprint(method: &Method, path_and_query: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    for part in [method.as_str().as_bytes(), path_and_query.as_bytes(), body] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    hex(&h.finalize())
+}
+
+/// Seals and opens stored responses.
+#[derive(Clone)]
+pub struct Sealer(ChaCha20Poly1305);
+
+impl Sealer {
+    /// The sealer for this deployment's `SECRET_KEY` (HMAC-SHA-256 as the key derivation).
+    pub fn new(secret: &[u8]) -> Self {
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+        mac.update(b"org-service idempotency v1");
+        let key = mac.finalize().into_bytes();
+        Self(ChaCha20Poly1305::new_from_slice(&key).expect("a 32-byte key"))
+    }
+
+    fn seal(&self, scope: &str, plain: &[u8]) -> Vec<u8> {
+        let nonce: [u8; 12] = rand::random();
+        let sealed = self
+            .0
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: plain,
+                    aad: scope.as_bytes(),
+                },
+            )
+            .expect("encryption does not fail");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    fn open(&self, scope: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, body) = sealed.split_at_checked(12)?;
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        self.0
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: body,
+                    aad: scope.as_bytes(),
+                },
+            )
+            .ok()
+    }
+}
+
+/// Middleware: makes POSTs carrying an `Idempotency-Key` safe to retry.
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(key) = req.headers().get(HEADER).map(|k| k.as_bytes().to_vec()) else {
+        return next.run(req).await;
+    };
+    match handle(&state, key, req, next).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    key: Vec<u8>,
+    req: Request,
+    next: Next,
+) -> Result<Response, Response> {
+    if let Some(problem) = key_problem(&key) {
+        return Err(
+            ApiError::field(&["header", "Idempotency-Key"], "value_error", problem).into_response(),
+        );
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, crate::startup::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge.into_response())?;
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("", |p| p.as_str())
+        .to_owned();
+    let scope = scope(
+        parts.uri.path(),
+        parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+        &key,
+    );
+    let fingerprint = fingerprint(&parts.method, &path_and_query, &bytes);
+    let sealer = Sealer::new(state.config.secret_key.expose());
+    let running_ttl = state.config.request_timeout + Duration::from_secs(10);
+    let give_up = tokio::time::Instant::now() + WAIT_FOR_FIRST;
+    loop {
+        let claim = state
+            .store
+            .begin_idempotent(&scope, &fingerprint, running_ttl)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?;
+        match claim {
+            IdempotencyClaim::Started => break,
+            IdempotencyClaim::Running { fingerprint: other }
+            | IdempotencyClaim::Finished {
+                fingerprint: other, ..
+            } if other != fingerprint => {
+                return Err(ApiError::field(
+                    &["header", "Idempotency-Key"],
+                    "value_error",
+                    "this Idempotency-Key was used with a different request",
+                )
+                .into_response());
+            }
+            IdempotencyClaim::Finished { sealed, .. } => {
+                let remembered = sealer
+                    .open(&scope, &sealed)
+                    .and_then(|plain| serde_json::from_slice::<Remembered>(&plain).ok())
+                    .ok_or_else(|| {
+                        ApiError::Internal(anyhow::anyhow!(
+                            "a stored idempotent response does not open"
+                        ))
+                        .into_response()
+                    })?;
+                return Ok(replay(remembered));
+            }
+            IdempotencyClaim::Running { .. } if tokio::time::Instant::now() < give_up => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            IdempotencyClaim::Running { .. } => {
+                let mut response = ApiError::Conflict(
+                    "A request with this Idempotency-Key is still being processed; retry shortly"
+                        .into(),
+                )
+                .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return Err(response);
+            }
+        }
+    }
+
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let (parts, body) = response.into_parts();
+    let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let status = parts.status;
+    let text = std::str::from_utf8(&body).ok();
+    let outcome = match text {
+        Some(text) if !(status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS) => {
+            let remembered = Remembered {
+                status: status.as_u16(),
+                headers: kept_headers(&parts.headers),
+                body: text.to_owned(),
+            };
+            let plain = serde_json::to_vec(&remembered).expect("serializes");
+            state
+                .store
+                .finish_idempotent(&scope, &sealer.seal(&scope, &plain))
+                .await
+        }
+        _ => state.store.abandon_idempotent(&scope).await,
+    };
+    if let Err(e) = outcome {
+        // The request itself succeeded or failed on its own; a retry will run it again.
+        tracing::warn!(error = %e, "could not record the idempotent response");
+    }
+    Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(name)?.to_str().ok()?;
+            Some((name.as_str().to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+fn replay(remembered: Remembered) -> Response {
+    let status = StatusCode::from_u16(remembered.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, remembered.body).into_response();
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_TYPE);
+    for (name, value) in remembered.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_1_to_255_visible_ascii_characters() {
+        assert_eq!(key_problem(b"a"), None);
+        assert_eq!(key_problem(&[b'k'; 255]), None);
+        assert!(key_problem(b"").is_some());
+        assert!(key_problem(&[b'k'; 256]).is_some());
+        assert!(key_problem(b"has space").unwrap().contains("visible"));
+        assert!(key_problem(b"tab\there").is_some());
+        assert!(key_problem("é".as_bytes()).is_some());
+        assert_eq!(key_problem(b"!~"), None);
+        assert!(key_problem(&[0x7f]).is_some());
+    }
+
+    #[test]
+    fn scopes_and_fingerprints_separate_their_parts() {
+        let a = scope("/org/create", None, b"k1");
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, scope("/org/create", None, b"k2"));
+        assert_ne!(a, scope("/admin/login", None, b"k1"));
+        assert_ne!(a, scope("/org/create", Some(b"Bearer x"), b"k1"));
+        // Moving bytes between parts changes the result (each part is length-prefixed).
+        assert_ne!(scope("/a", Some(b"b"), b"c"), scope("/a", Some(b""), b"bc"));
+        let f = fingerprint(&Method::POST, "/org/create", b"{}");
+        assert_ne!(f, fingerprint(&Method::POST, "/org/create", b"{ }"));
+        assert_ne!(f, fingerprint(&Method::POST, "/org/create?x=1", b"{}"));
+        assert_ne!(f, fingerprint(&Method::PUT, "/org/create", b"{}"));
+    }
+
+    #[test]
+    fn sealed_responses_open_only_under_their_scope_and_key() {
+        let sealer = Sealer::new(b"a secret key of some length......");
+        let sealed = sealer.seal("scope-1", b"{\"access_token\":\"t\"}");
+        assert!(
+            !sealed.windows(12).any(|w| w == b"access_token"),
+            "stored in clear"
+        );
+        assert_eq!(
+            sealer.open("scope-1", &sealed).unwrap(),
+            b"{\"access_token\":\"t\"}"
+        );
+        assert_eq!(sealer.open("scope-2", &sealed), None);
+        assert_eq!(
+            Sealer::new(b"another secret").open("scope-1", &sealed),
+            None
+        );
+        assert_eq!(sealer.open("scope-1", &sealed[..11]), None);
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(sealer.open("scope-1", &tampered), None);
+    }
+}
