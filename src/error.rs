@@ -218,4 +218,26 @@ mod tests {
         let r = ApiError::Unauthorized("x").into_response();
         assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
+
+    #[test]
+    fn waits_are_stated_exactly() {
+        let r = ApiError::Unavailable("store down".into()).into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+        let r = ApiError::TooManyRequests { retry_after: 17 }.into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "17");
+        // Never "retry after 0 seconds".
+        let r = ApiError::TooManyRequests { retry_after: 0 }.into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        for other in [
+            ApiError::Unauthorized("x"),
+            ApiError::Conflict("x".into()),
+            ApiError::Internal(anyhow::anyhow!("x")),
+        ] {
+            assert!(other
+                .into_response()
+                .headers()
+                .get(header::RETRY_AFTER)
+                .is_none());
+        }
+    }
 }

@@ -187,6 +187,41 @@ mod tests {
         let d = detail(parse_json::<Body>(br#"{"name":1,"email":"e"}"#).unwrap_err());
         assert_eq!(d[0].loc, vec![json!("body"), json!("name")]);
         assert_eq!(d[0].kind, "string_type");
+        assert_eq!(d[0].msg, "Input should be a valid string");
+    }
+
+    async fn extract(content_type: Option<&str>) -> Result<ValidJson<Body>, ApiError> {
+        let mut builder = Request::builder().method("POST").uri("/");
+        if let Some(ct) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        let req = builder
+            .body(axum::body::Body::from(r#"{"name":"n","email":"e"}"#))
+            .unwrap();
+        ValidJson::<Body>::from_request(req, &()).await
+    }
+
+    #[tokio::test]
+    async fn only_json_media_types_are_accepted() {
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
+            assert!(extract(Some(ok)).await.is_ok(), "{ok}");
+        }
+        for refused in [
+            Some("application/xml"),
+            Some("text/json"),
+            Some("application/jsonx"),
+            Some("text/plain"),
+            None,
+        ] {
+            assert!(
+                matches!(extract(refused).await, Err(ApiError::UnsupportedMediaType)),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]

@@ -46,11 +46,24 @@ impl Default for RateLimits {
 impl RateLimits {
     /// The default limits.
     pub fn new() -> Self {
+        Self::with_quotas(
+            quota(200, Duration::from_millis(10)),
+            quota(30, Duration::from_secs(2)),
+            quota(20, Duration::from_secs(30)),
+        )
+    }
+
+    fn with_quotas(general: Quota, login: Quota, create: Quota) -> Self {
         Self {
-            general: governor::RateLimiter::keyed(quota(200, Duration::from_millis(10))),
-            login: governor::RateLimiter::keyed(quota(30, Duration::from_secs(2))),
-            create: governor::RateLimiter::keyed(quota(20, Duration::from_secs(30))),
+            general: governor::RateLimiter::keyed(general),
+            login: governor::RateLimiter::keyed(login),
+            create: governor::RateLimiter::keyed(create),
         }
+    }
+
+    /// Addresses currently remembered by any bucket.
+    pub fn tracked(&self) -> usize {
+        self.general.len() + self.login.len() + self.create.len()
     }
 
     /// Forgets addresses whose buckets are full again (run periodically to bound memory).
@@ -59,6 +72,33 @@ impl RateLimits {
         self.login.retain_recent();
         self.create.retain_recent();
     }
+}
+
+/// The tighter bucket a request draws from besides the general one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Credential endpoints: password guessing across accounts.
+    Login,
+    /// Organization creation: name squatting.
+    Create,
+}
+
+/// Which tighter bucket, if any, `method path` draws from.
+pub fn bucket_for(method: &Method, path: &str) -> Option<Bucket> {
+    match (method, path) {
+        (&Method::POST, "/admin/login" | "/admin/refresh") | (&Method::PUT, "/admin/password") => {
+            Some(Bucket::Login)
+        }
+        (&Method::POST, "/org/create") => Some(Bucket::Create),
+        _ => None,
+    }
+}
+
+/// `Retry-After` for a wait: whole seconds, rounded up (a client that waits that long finds a
+/// token), and at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
 }
 
 /// Middleware: refuses a request over its address's limits.
@@ -71,12 +111,10 @@ pub async fn limit(State(limits): State<Arc<RateLimits>>, req: Request, next: Ne
     if matches!(req.uri().path(), "/health" | "/health/live" | "/metrics") {
         return next.run(req).await;
     }
-    let specific = match (req.method(), req.uri().path()) {
-        (&Method::POST, "/admin/login" | "/admin/refresh") | (&Method::PUT, "/admin/password") => {
-            Some(("login", &limits.login))
-        }
-        (&Method::POST, "/org/create") => Some(("create", &limits.create)),
-        _ => None,
+    let specific = match bucket_for(req.method(), req.uri().path()) {
+        Some(Bucket::Login) => Some(("login", &limits.login)),
+        Some(Bucket::Create) => Some(("create", &limits.create)),
+        None => None,
     };
     for (bucket, limiter) in [Some(("general", &limits.general)), specific]
         .into_iter()
@@ -86,10 +124,63 @@ pub async fn limit(State(limits): State<Arc<RateLimits>>, req: Request, next: Ne
             metrics::counter!("rate_limited_total", "bucket" => bucket).increment(1);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return ApiError::TooManyRequests {
-                retry_after: wait.as_secs() + 1,
+                retry_after: retry_after_secs(wait),
             }
             .into_response();
         }
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_and_create_routes_draw_from_their_own_buckets() {
+        assert_eq!(
+            bucket_for(&Method::POST, "/admin/login"),
+            Some(Bucket::Login)
+        );
+        assert_eq!(
+            bucket_for(&Method::POST, "/admin/refresh"),
+            Some(Bucket::Login)
+        );
+        assert_eq!(
+            bucket_for(&Method::PUT, "/admin/password"),
+            Some(Bucket::Login)
+        );
+        assert_eq!(
+            bucket_for(&Method::POST, "/org/create"),
+            Some(Bucket::Create)
+        );
+        assert_eq!(bucket_for(&Method::GET, "/admin/login"), None);
+        assert_eq!(bucket_for(&Method::POST, "/admin/password"), None);
+        assert_eq!(bucket_for(&Method::PUT, "/org/create"), None);
+        assert_eq!(bucket_for(&Method::GET, "/org/get"), None);
+    }
+
+    #[test]
+    fn retry_after_rounds_waits_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_secs(Duration::from_millis(29_500)), 30);
+    }
+
+    #[test]
+    fn shrink_forgets_addresses_whose_buckets_refilled() {
+        let fast = quota(1, Duration::from_millis(1));
+        let limits = RateLimits::with_quotas(fast, fast, fast);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for limiter in [&limits.general, &limits.login, &limits.create] {
+            let _ = limiter.check_key(&ip);
+        }
+        assert_eq!(limits.tracked(), 3);
+        std::thread::sleep(Duration::from_millis(20));
+        limits.shrink();
+        assert_eq!(limits.tracked(), 0);
+    }
 }

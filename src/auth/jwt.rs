@@ -128,6 +128,12 @@ mod tests {
             (c.admin_id.as_str(), c.organization_id.as_str(), c.ver),
             ("a1", "o1", 3)
         );
+        // The lifetime is exactly the configured one, from issue to expiry.
+        assert_eq!(c.exp - c.iat, 60);
+        assert_eq!(c.nbf, c.iat);
+        assert_eq!(k.ttl_seconds(), 60);
+        let now = chrono::Utc::now().timestamp();
+        assert!((now - 5..=now).contains(&c.iat), "iat {} now {now}", c.iat);
     }
 
     #[test]

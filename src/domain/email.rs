@@ -53,6 +53,31 @@ mod tests {
     }
 
     #[test]
+    fn emails_may_be_254_bytes_and_no_more() {
+        let local = "a".repeat(64);
+        // Labels of at most 63 characters, ending in ".com", `len` bytes in all.
+        let domain = |len: usize| {
+            let mut d = String::new();
+            while d.len() + 4 < len {
+                let room = len - 4 - d.len();
+                if !d.is_empty() {
+                    d.push('.');
+                }
+                let label = (room - usize::from(d.ends_with('.'))).min(50).max(1);
+                d.push_str(&"d".repeat(label));
+            }
+            format!("{d}.com")
+        };
+        let at_limit = format!("{local}@{}", domain(254 - 65));
+        assert_eq!(at_limit.len(), 254);
+        assert_eq!(Email::parse(&at_limit).unwrap().as_str(), at_limit);
+        let over = format!("{local}@{}", domain(255 - 65));
+        assert_eq!(over.len(), 255);
+        let err = Email::parse(&over).unwrap_err();
+        assert!(err.message.contains("at most 254 bytes"), "{}", err.message);
+    }
+
+    #[test]
     fn bad_emails_are_refused() {
         for bad in ["", "plain", "a@", "@b.com", "a b@c.com", "a@b\u{0}.com"] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");

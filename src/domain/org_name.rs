@@ -275,6 +275,29 @@ mod tests {
     }
 
     #[test]
+    fn only_names_of_tenant_collections_count_as_tenant_collections() {
+        for yes in ["org_acme", "org_acme_corp", "org_日本", "org_a1"] {
+            assert!(is_tenant_collection(yes), "{yes}");
+        }
+        for no in [
+            "organizations",
+            "admins",
+            "reservations",
+            "org_",
+            "org__acme",
+            "org_acme_",
+            "org_a$b",
+            "org_a.b",
+            "org_a b",
+            "system.users",
+            "Org_acme",
+            "xorg_acme",
+        ] {
+            assert!(!is_tenant_collection(no), "{no}");
+        }
+    }
+
+    #[test]
     fn collection_names_are_safe_everywhere() {
         for name in [
             "system.users",

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Mutation testing of the pure-logic modules with cargo-mutants (version pinned, installed from
+# crates.io into the project's cache on first use): every mutant of a module must make a test
+# fail, or be listed in mutants-equivalent.txt with the reason it cannot.
+#
+#   scripts/mutants.sh [FILE ...]     the given files (default: every pure-logic module below)
+#   scripts/mutants.sh --since REV    only the mutants on lines of pure-logic modules changed
+#                                     since REV (what CI runs, with REV from .ci/mutants-base)
+#
+# The tests run are the library's unit tests (`cargo test --lib`), which is where pure logic is
+# tested; MUTANTS_INTEGRATION=1 adds the integration suite (and with TEST_MONGODB_URL set, its
+# MongoDB leg), which is much slower. Results go to target/mutants/. The script fails when a
+# mutant is missed that mutants-equivalent.txt does not list (an entry is a substring of
+# cargo-mutants' description of the mutant, file and function included, without line numbers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VERSION="27.1.0"
+ROOT="${MUTANTS_ROOT:-$HOME/.cache/org-service/cargo-mutants-$VERSION}"
+if [ ! -x "$ROOT/bin/cargo-mutants" ]; then
+  cargo install cargo-mutants --version "$VERSION" --locked --root "$ROOT"
+fi
+export PATH="$ROOT/bin:$PATH"
+
+PURE=(
+  src/domain/org_name.rs src/domain/email.rs src/domain/password.rs src/domain/organization.rs
+  src/auth/jwt.rs src/auth/throttle.rs src/auth/refresh.rs src/auth/password.rs
+  src/client_addr.rs src/config/secret.rs src/error.rs src/extract.rs src/idempotency.rs
+  src/ratelimit.rs src/metrics.rs
+)
+
+OUT="${CARGO_TARGET_DIR:-target}/mutants"
+mkdir -p "$OUT"
+args=()
+if [ "${1:-}" = "--since" ]; then
+  base="${2:?--since needs a revision}"
+  git diff "$base" -- "${PURE[@]}" >"$OUT/changes.diff"
+  if [ ! -s "$OUT/changes.diff" ]; then
+    echo "mutants.sh: no pure-logic module changed since $base"
+    exit 0
+  fi
+  args+=(--in-diff "$OUT/changes.diff")
+  files=("${PURE[@]}")
+elif [ $# -gt 0 ]; then
+  files=("$@")
+else
+  files=("${PURE[@]}")
+fi
+for f in "${files[@]}"; do args+=(--file "$f"); done
+
+test_args=(--lib)
+if [ "${MUTANTS_INTEGRATION:-0}" = "1" ]; then test_args=(); fi
+
+status=0
+cargo mutants --no-shuffle --output "$OUT" --timeout 300 "${args[@]}" -- "${test_args[@]}" || status=$?
+# 0: every mutant caught; 2: some missed (checked against the equivalents below); others: the
+# run itself failed (a baseline test failure, timeouts).
+if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then
+  echo "mutants.sh: cargo mutants failed with status $status" >&2
+  exit "$status"
+fi
+
+missed="$OUT/mutants.out/missed.txt"
+unexplained=0
+if [ -s "$missed" ]; then
+  while IFS= read -r mutant; do
+    # Drop "src/x.rs:LINE:COL: " so entries survive edits elsewhere in the file.
+    description="$(printf '%s' "$mutant" | sed -E 's/^([^:]+):[0-9]+:[0-9]+: /\1: /')"
+    listed=0
+    while IFS= read -r entry; do
+      entry="${entry%%#*}"
+      entry="$(printf '%s' "$entry" | sed -E 's/[[:space:]]+$//')"
+      [ -z "$entry" ] && continue
+      case "$description" in *"$entry"*) listed=1; break ;; esac
+    done <mutants-equivalent.txt
+    if [ "$listed" -eq 0 ]; then
+      echo "MISSED: $mutant"
+      unexplained=$((unexplained + 1))
+    fi
+  done <"$missed"
+fi
+caught=$(wc -l <"$OUT/mutants.out/caught.txt" 2>/dev/null || echo 0)
+missed_n=$(wc -l <"$missed" 2>/dev/null || echo 0)
+unviable=$(wc -l <"$OUT/mutants.out/unviable.txt" 2>/dev/null || echo 0)
+echo "mutants.sh: caught $caught, missed $missed_n ($unexplained not listed as equivalent), unviable $unviable"
+[ "$unexplained" -eq 0 ]
