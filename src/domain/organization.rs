@@ -66,6 +66,21 @@ pub struct NewOrganization {
     pub created_at: DateTime<Utc>,
 }
 
+impl NewOrganization {
+    /// The organization this creates, as both stores return it (built in one place).
+    pub fn organization(&self) -> Organization {
+        Organization {
+            id: self.id.clone(),
+            name: self.name.as_str().to_owned(),
+            slug: self.name.slug().to_owned(),
+            collection_name: self.name.collection_name(),
+            admin_email: self.admin_email.as_str().to_owned(),
+            created_at: self.created_at,
+            updated_at: None,
+        }
+    }
+}
+
 /// A fresh 24-hex-digit id (MongoDB ObjectId form, used on both stores).
 pub fn new_id() -> String {
     mongodb::bson::oid::ObjectId::new().to_hex()

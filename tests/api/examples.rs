@@ -2,6 +2,7 @@
 //! order of the README's walk-through; the document states the headers and formats clients
 //! rely on; the organization-name pattern agrees with the server.
 
+use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use crate::helpers::*;
@@ -50,15 +51,7 @@ fn example_param(doc: &Value, path: &str, name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_example_works_in_walk_through_order() {
     let app = spawn_app(Backend::Embedded).await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     let mut visited = Vec::new();
     let mut send = |method: &'static str, path: &'static str| {
         visited.push(format!("{method} {path}"));
@@ -98,23 +91,13 @@ async fn every_documented_example_works_in_walk_through_order() {
 
     let (m, p) = send("put", "/org/update");
     let r = app
-        .client
-        .put(app.url(p))
-        .bearer_auth(&token)
-        .json(&example_body(&doc, m, p))
-        .send()
-        .await
-        .unwrap();
+        .send_json(Method::PUT, p, Some(&token), &example_body(&doc, m, p))
+        .await;
     assert_eq!(r.status(), 200, "{m} {p}");
     let (m, p) = send("put", "/admin/password");
     let r = app
-        .client
-        .put(app.url(p))
-        .bearer_auth(&token)
-        .json(&example_body(&doc, m, p))
-        .send()
-        .await
-        .unwrap();
+        .send_json(Method::PUT, p, Some(&token), &example_body(&doc, m, p))
+        .await;
     assert_eq!(r.status(), 200, "{m} {p}");
     let token = json_body(r).await["access_token"]
         .as_str()
@@ -122,13 +105,8 @@ async fn every_documented_example_works_in_walk_through_order() {
         .to_owned();
     let (m, p) = send("delete", "/org/delete");
     let r = app
-        .client
-        .delete(app.url(p))
-        .bearer_auth(&token)
-        .json(&example_body(&doc, m, p))
-        .send()
-        .await
-        .unwrap();
+        .send_json(Method::DELETE, p, Some(&token), &example_body(&doc, m, p))
+        .await;
     assert_eq!(r.status(), 204, "{m} {p}");
 
     // Logout with a live token: a fresh organization from the same examples.
@@ -180,15 +158,7 @@ async fn every_documented_example_works_in_walk_through_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_states_headers_and_formats() {
     let app = spawn_app(Backend::Embedded).await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     let mut seen = 0;
     for (path, operations) in doc["paths"].as_object().unwrap() {
         for (method, operation) in operations.as_object().unwrap() {
@@ -218,15 +188,7 @@ async fn the_document_states_headers_and_formats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_name_pattern_agrees_with_the_server() {
     let app = spawn_app(Backend::Embedded).await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     let pattern = doc["components"]["schemas"]["CreateOrgRequest"]["properties"]
         ["organization_name"]["pattern"]
         .as_str()

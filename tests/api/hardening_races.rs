@@ -3,22 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
 use crate::both_stores;
 use crate::helpers::*;
 
 /// The statuses `/openapi.json` documents for `method path`.
 async fn documented(app: &TestApp, method: &str, path: &str) -> BTreeSet<u16> {
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     doc["paths"][path][method]["responses"]
         .as_object()
         .unwrap_or_else(|| panic!("{method} {path} is not documented"))

@@ -202,6 +202,33 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The served OpenAPI document.
+    pub async fn openapi(&self) -> Value {
+        self.client
+            .get(self.url("/openapi.json"))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON document")
+    }
+
+    /// Sends `method path` with a JSON body and, if given, a bearer token.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
     pub async fn get_org(&self, name: &str) -> Response {
         self.client
             .get(self.url("/org/get"))

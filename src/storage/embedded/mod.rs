@@ -433,15 +433,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
-        let org = Organization {
-            id: new.id.clone(),
-            name: new.name.as_str().to_owned(),
-            slug: new.name.slug().to_owned(),
-            collection_name: new.name.collection_name(),
-            admin_email: new.admin_email.as_str().to_owned(),
-            created_at: new.created_at,
-            updated_at: None,
-        };
+        let org = new.organization();
         let admin_id = new.admin_id.clone();
         let hash = new.password_hash.clone();
         let skeleton = new.name.skeleton().to_owned();

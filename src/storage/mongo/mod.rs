@@ -821,15 +821,7 @@ impl Store for MongoStore {
     }
 
     async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
-        let org = Organization {
-            id: new.id.clone(),
-            name: new.name.as_str().to_owned(),
-            slug: new.name.slug().to_owned(),
-            collection_name: new.name.collection_name(),
-            admin_email: new.admin_email.as_str().to_owned(),
-            created_at: new.created_at,
-            updated_at: None,
-        };
+        let org = new.organization();
         let slug_key = format!("slug:{}", org.slug);
         let skeleton_key = format!("skeleton:{}", new.name.skeleton());
         let email_key = format!("email:{}", org.admin_email);
