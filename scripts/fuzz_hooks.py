@@ -7,6 +7,9 @@ states it to the generator, so a password of 72 characters but more than 72 byte
 sent as if the document allowed it (schema-invalid ones, over 72 characters, still are).
 """
 
+import re
+import uuid
+
 import schemathesis
 
 PASSWORD_FIELDS = ("password", "current_password", "new_password")
@@ -26,3 +29,23 @@ def filter_body(ctx, body):
     if not isinstance(body, dict):
         return True
     return not any(_too_many_bytes(body.get(field)) for field in PASSWORD_FIELDS)
+
+
+_VALID_KEY = re.compile(r"^[!-~]{1,255}$")
+
+
+@schemathesis.hook
+def before_call(ctx, case, kwargs):
+    """A fresh Idempotency-Key for every request sent, in every phase.
+
+    A key is the client's promise that requests carrying it are the same request; the generator
+    would otherwise send the documented example key (or one boundary value) with every body it
+    makes up, and the documented answer to a key reused with another request is a 422. Replays
+    are tested by the integration suite (tests/api/idempotency.rs). Malformed keys are left
+    alone: they must still be refused.
+    """
+    headers = case.headers or {}
+    for name in list(headers):
+        if name.lower() == "idempotency-key" and isinstance(headers[name], str):
+            if _VALID_KEY.match(headers[name]):
+                headers[name] = str(uuid.uuid4())
