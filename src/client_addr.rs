@@ -141,4 +141,46 @@ mod tests {
         assert_eq!(parse_entry("2001:db8::1"), Some(ip("2001:db8::1")));
         assert_eq!(parse_entry("unknown"), None);
     }
+
+    #[tokio::test]
+    async fn the_middleware_records_the_client_for_later_layers() {
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        let app = axum::Router::new()
+            .route(
+                "/",
+                get(|req: Request| async move {
+                    req.extensions()
+                        .get::<ClientAddr>()
+                        .map_or("none".to_owned(), |c| c.0.to_string())
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                ForwardedPolicy(Some(1)),
+                resolve,
+            ));
+        let mut req = Request::builder()
+            .uri("/")
+            .header("x-forwarded-for", "203.0.113.5")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo("10.0.0.9:1234".parse::<SocketAddr>().unwrap()));
+        let response = app.clone().oneshot(req).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 64)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"203.0.113.5");
+        // Without a peer address (no connection info) nothing is recorded.
+        let req = Request::builder()
+            .uri("/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.oneshot(req).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 64)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"none");
+    }
 }

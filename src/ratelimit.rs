@@ -183,4 +183,57 @@ mod tests {
         limits.shrink();
         assert_eq!(limits.tracked(), 0);
     }
+
+    #[tokio::test]
+    async fn the_middleware_refuses_past_the_bucket_except_probes() {
+        use axum::routing::{get, post};
+        use tower::ServiceExt;
+
+        let slow = quota(1, Duration::from_secs(60));
+        let limits = Arc::new(RateLimits::with_quotas(
+            quota(100, Duration::from_secs(60)),
+            slow,
+            slow,
+        ));
+        let app = axum::Router::new()
+            .route("/admin/login", post(|| async { "ok" }))
+            .route("/health/live", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(limits, limit));
+        let send = |method: &str, path: &str, client: Option<&str>| {
+            let mut req = Request::builder()
+                .method(method)
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            if let Some(ip) = client {
+                req.extensions_mut().insert(ClientAddr(ip.parse().unwrap()));
+            }
+            app.clone().oneshot(req)
+        };
+        let a = Some("192.0.2.1");
+        assert_eq!(send("POST", "/admin/login", a).await.unwrap().status(), 200);
+        let refused = send("POST", "/admin/login", a).await.unwrap();
+        assert_eq!(refused.status(), 429);
+        let wait: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((59..=60).contains(&wait), "{wait}");
+        // Another address has its own bucket; probes and unaddressed requests are never refused.
+        assert_eq!(
+            send("POST", "/admin/login", Some("192.0.2.2"))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        for _ in 0..3 {
+            assert_eq!(send("GET", "/health/live", a).await.unwrap().status(), 200);
+            assert_eq!(
+                send("POST", "/admin/login", None).await.unwrap().status(),
+                200
+            );
+        }
+    }
 }
