@@ -339,4 +339,134 @@ mod tests {
         *tampered.last_mut().unwrap() ^= 1;
         assert_eq!(sealer.open("scope-1", &tampered), None);
     }
+
+    /// An application state on a fresh embedded store, for the middleware below.
+    async fn state(dir: &std::path::Path) -> AppState {
+        use std::sync::Arc;
+        let db = dir.join("t.db").display().to_string();
+        let config = crate::config::Config::from_lookup(|k| match k {
+            "DATABASE_PATH" => Some(db.clone()),
+            "SECRET_KEY" => Some("an idempotency test key of 32+ bytes".into()),
+            "BCRYPT_COST" => Some("4".into()),
+            _ => None,
+        })
+        .unwrap();
+        let store = crate::storage::connect(&config, crate::failpoint::Failpoints::default())
+            .await
+            .unwrap();
+        AppState {
+            store,
+            tokens: Arc::new(
+                crate::auth::TokenKeys::new(
+                    &config.secret_key,
+                    config.algorithm,
+                    config.access_token_ttl,
+                )
+                .unwrap(),
+            ),
+            hasher: crate::auth::PasswordHasher::new(4, 1).await.unwrap(),
+            throttle: crate::auth::throttle::LoginThrottle {
+                max_attempts: 5,
+                account_budget: 50,
+                window: Duration::from_secs(900),
+            },
+            config: Arc::new(config),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_middleware_runs_once_replays_and_refuses_other_requests() {
+        use axum::routing::post;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use tower::ServiceExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path()).await;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let app = axum::Router::new()
+            .route(
+                "/things",
+                post(move |body: String| {
+                    let n = counter.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        if body == "fail" {
+                            return (StatusCode::SERVICE_UNAVAILABLE, "down".to_owned())
+                                .into_response();
+                        }
+                        let mut r = (StatusCode::CREATED, format!("{{\"n\":{n}}}")).into_response();
+                        r.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        );
+                        r.headers_mut()
+                            .insert("x-dropped", HeaderValue::from_static("1"));
+                        r
+                    }
+                }),
+            )
+            .route("/things", axum::routing::put(|| async { "put" }))
+            .layer(axum::middleware::from_fn_with_state(state, layer));
+        let send = |method: &str, key: Option<&str>, body: &'static str| {
+            let mut req = Request::builder().method(method).uri("/things");
+            if let Some(key) = key {
+                req = req.header(HEADER, key);
+            }
+            app.clone().oneshot(req.body(Body::from(body)).unwrap())
+        };
+        let text = |r: Response| async move {
+            String::from_utf8(to_bytes(r.into_body(), 1024).await.unwrap().to_vec()).unwrap()
+        };
+
+        let first = send("POST", Some("k1"), "a").await.unwrap();
+        assert_eq!(first.status(), StatusCode::CREATED);
+        assert!(first.headers().get(REPLAYED).is_none());
+        assert_eq!(text(first).await, "{\"n\":0}");
+        let again = send("POST", Some("k1"), "a").await.unwrap();
+        assert_eq!(again.status(), StatusCode::CREATED);
+        assert_eq!(again.headers()[REPLAYED], "true");
+        assert_eq!(again.headers()[header::CONTENT_TYPE], "application/json");
+        assert!(again.headers().get("x-dropped").is_none());
+        assert_eq!(text(again).await, "{\"n\":0}");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the replay did not run the handler"
+        );
+
+        assert_eq!(
+            send("POST", Some("k1"), "b").await.unwrap().status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            send("POST", Some("bad key"), "a").await.unwrap().status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        // A 5xx is not remembered: the retry runs again.
+        assert_eq!(
+            send("POST", Some("k2"), "fail").await.unwrap().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            send("POST", Some("k2"), "fail").await.unwrap().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        // Without a key, or on another method, every request runs.
+        assert_eq!(
+            text(send("POST", None, "a").await.unwrap()).await,
+            "{\"n\":3}"
+        );
+        assert_eq!(
+            text(send("POST", None, "a").await.unwrap()).await,
+            "{\"n\":4}"
+        );
+        assert_eq!(
+            text(send("PUT", Some("k1"), "a").await.unwrap()).await,
+            "put"
+        );
+    }
 }

@@ -195,4 +195,65 @@ mod tests {
             1
         );
     }
+
+    #[test]
+    fn keys_name_the_account_and_the_address() {
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(
+            LoginThrottle::pair_key("a@b.example", ip),
+            "login:a@b.example|192.0.2.7"
+        );
+        assert_eq!(
+            LoginThrottle::account_key("a@b.example"),
+            "login:a@b.example"
+        );
+    }
+
+    /// The whole policy against a real (embedded) store: three attempts per address, a budget
+    /// of four per account, success clearing only the address's count.
+    #[tokio::test]
+    async fn attempts_are_counted_per_address_and_per_account() {
+        use crate::storage::embedded::EmbeddedStore;
+        use crate::storage::Store;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(
+            &dir.path().join("t.db"),
+            Duration::from_secs(2),
+            crate::failpoint::Failpoints::default(),
+        )
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let throttle = LoginThrottle {
+            max_attempts: 3,
+            account_budget: 4,
+            window: Duration::from_secs(900),
+        };
+        let (a, b, c): (IpAddr, IpAddr, IpAddr) = (
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            "192.0.2.3".parse().unwrap(),
+        );
+        let email = "x@y.example";
+        for _ in 0..3 {
+            throttle.attempt(&store, email, a).await.unwrap();
+        }
+        match throttle.attempt(&store, email, a).await {
+            Err(ApiError::TooManyRequests { retry_after }) => {
+                assert!((899..=900).contains(&retry_after), "{retry_after}")
+            }
+            other => panic!("expected 429, got {other:?}"),
+        }
+        // Another address: its first attempt is the account's fourth (at the budget), its
+        // second is past the budget and it has tried before: refused.
+        throttle.attempt(&store, email, b).await.unwrap();
+        assert!(throttle.attempt(&store, email, b).await.is_err());
+        // A fresh address past the budget still gets its one attempt.
+        throttle.attempt(&store, email, c).await.unwrap();
+        // Success clears that address's count only.
+        throttle.succeeded(&store, email, a).await.unwrap();
+        throttle.attempt(&store, email, a).await.unwrap();
+        assert!(throttle.attempt(&store, email, b).await.is_err());
+    }
 }
