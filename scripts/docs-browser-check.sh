@@ -15,7 +15,7 @@ fi
 
 . scripts/lib.sh
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/org-docs.XXXXXX")"
-trap 'kill "${SERVICE:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill "${SERVICE:-}" 2>/dev/null || true; cp "$WORK/chromium.log" /tmp/chromium-last.log 2>/dev/null; rm -rf "$WORK"' EXIT
 start_service "$WORK"
 
 SHOTS="${CARGO_TARGET_DIR:-target}/docs-screenshots"

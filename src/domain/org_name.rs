@@ -111,13 +111,22 @@ fn counts_as_alphanumeric(c: char) -> bool {
 }
 
 /// The characters for which `keep` holds, as the inside of a regex character class: ranges of
-/// literal characters, with the class's own metacharacters escaped.
+/// characters, with the class's own metacharacters escaped and the BMP outside printable ASCII
+/// written `\uXXXX`.
 fn char_class(keep: impl Fn(char) -> bool) -> String {
     fn literal(c: char, class: &mut String) {
+        use std::fmt::Write;
         if matches!(c, '\\' | ']' | '[' | '^' | '-') {
             class.push('\\');
+            class.push(c);
+        } else if (' '..='~').contains(&c) || u32::from(c) > 0xFFFF {
+            class.push(c);
+        } else {
+            // Every other character of the Basic Multilingual Plane as `\uXXXX`, which Python's
+            // `re` and ECMAScript read alike: literal controls and separators in the document
+            // crash some renderers (ReDoc's sampler in Chromium did).
+            let _ = write!(class, "\\u{:04x}", u32::from(c));
         }
-        class.push(c);
     }
     fn range(start: char, end: char, class: &mut String) {
         literal(start, class);
@@ -400,7 +409,7 @@ mod tests {
     fn the_name_pattern_spells_out_the_rule() {
         let pattern = name_pattern();
         assert!(
-            pattern.starts_with("^[^\u{0}-\u{1f}\u{7f}-\u{9f}\u{ad}"),
+            pattern.starts_with(r"^[^\u0000-\u001f\u007f-\u009f\u00ad"),
             "{}",
             &pattern[..40]
         );
@@ -410,6 +419,9 @@ mod tests {
             "\\-\\]a-ce"
         );
         assert_eq!(char_class(|c| c == '^' || c == '\\'), "\\\\\\^");
+        // Outside printable ASCII: `\uXXXX` in the BMP, the character itself beyond it.
+        assert_eq!(char_class(|c| c == '日' || c == '\u{a0}'), r"\u00a0\u65e5");
+        assert_eq!(char_class(|c| c == '\u{1D400}'), "\u{1D400}");
         assert!(counts_as_alphanumeric('日'));
         assert!(counts_as_alphanumeric('\u{338F}'), "㎏ normalizes to kg");
         assert!(!counts_as_alphanumeric('!'));
