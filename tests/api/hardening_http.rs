@@ -208,3 +208,27 @@ async fn probes_are_never_rate_limited() {
         "the general limit still applies to the API"
     );
 }
+
+/// An HTTP/2 connection (h2c) whose last stream ended is closed after the idle timeout, even
+/// though the client answers the server's pings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_are_closed() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let app = spawn_app_with(Backend::Embedded, &[("HTTP_IDLE_TIMEOUT_SECONDS", "1")]).await;
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get(app.url("/health/live"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    drop(response);
+    let closed = tokio::time::timeout(Duration::from_secs(5), connection).await;
+    assert!(closed.is_ok(), "the idle HTTP/2 connection was kept open");
+}
