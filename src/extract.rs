@@ -235,4 +235,59 @@ mod tests {
             "model_attributes_type"
         );
     }
+
+    #[test]
+    fn unknown_path_segments_are_left_out_of_loc() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Tagged {
+            tags: std::collections::HashMap<u8, String>,
+        }
+        let d = detail(parse_json::<Tagged>(br#"{"tags":{"x":"v"}}"#).unwrap_err());
+        assert_eq!(d[0].loc, vec![json!("body"), json!("tags")], "{d:?}");
+        assert_eq!(d[0].kind, "value_error");
+    }
+
+    #[test]
+    fn query_strings_become_objects_of_strings() {
+        assert_eq!(
+            serde_urlencoded_de("organization_name=Acme%20Corp&x=1&x=2").unwrap(),
+            json!({"organization_name": "Acme Corp", "x": "2"})
+        );
+        assert_eq!(serde_urlencoded_de("").unwrap(), json!({}));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_a_413() {
+        use axum::extract::DefaultBodyLimit;
+        use axum::response::IntoResponse;
+        use axum::routing::post;
+        use tower::ServiceExt;
+
+        let app = axum::Router::new()
+            .route(
+                "/",
+                post(|ValidJson(body): ValidJson<Body>| async move { body.name }),
+            )
+            .layer(DefaultBodyLimit::max(32));
+        let send = |body: &'static str| {
+            let req = Request::builder()
+                .method("POST")
+                .uri("/")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            app.clone().oneshot(req)
+        };
+        let ok = send(r#"{"name":"n","email":"e"}"#).await.unwrap();
+        assert_eq!(ok.status(), 200);
+        let big = send(r#"{"name":"a long name that does not fit","email":"e"}"#)
+            .await
+            .unwrap();
+        assert_eq!(
+            big.status(),
+            ApiError::PayloadTooLarge.into_response().status()
+        );
+        assert_eq!(big.status(), 413);
+    }
 }
