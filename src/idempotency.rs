@@ -147,7 +147,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let Some(key) = req.headers().get(HEADER).map(|k| k.as_bytes().to_vec()) else {
         return next.run(req).await;
     };
-    match handle(&state, key, req, next).await {
+    match handle(&state, key, req, next, WAIT_FOR_FIRST).await {
         Ok(response) | Err(response) => response,
     }
 }
@@ -157,6 +157,7 @@ async fn handle(
     key: Vec<u8>,
     req: Request,
     next: Next,
+    wait_for_first: Duration,
 ) -> Result<Response, Response> {
     if let Some(problem) = key_problem(&key) {
         return Err(
@@ -183,7 +184,7 @@ async fn handle(
     let fingerprint = fingerprint(&parts.method, &path_and_query, &bytes);
     let sealer = Sealer::new(state.config.secret_key.expose());
     let running_ttl = state.config.request_timeout + Duration::from_secs(10);
-    let give_up = tokio::time::Instant::now() + WAIT_FOR_FIRST;
+    let give_up = tokio::time::Instant::now() + wait_for_first;
     loop {
         let claim = state
             .store
@@ -348,6 +349,7 @@ mod tests {
             "DATABASE_PATH" => Some(db.clone()),
             "SECRET_KEY" => Some("an idempotency test key of 32+ bytes".into()),
             "BCRYPT_COST" => Some("4".into()),
+            "REQUEST_TIMEOUT_SECONDS" => Some("1".into()),
             _ => None,
         })
         .unwrap();
@@ -468,5 +470,66 @@ mod tests {
             text(send("PUT", Some("k1"), "a").await.unwrap()).await,
             "put"
         );
+    }
+
+    /// A retry that arrives while the first request with its key still runs waits for it and
+    /// gets its response; one that cannot wait long enough gets a 409 with `Retry-After`.
+    #[tokio::test]
+    async fn a_retry_waits_for_the_first_request_or_gets_409() {
+        use axum::routing::post;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use tower::ServiceExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path()).await;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let handler = post(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                (StatusCode::CREATED, "made")
+            }
+        });
+        let app = |wait: Duration| {
+            axum::Router::new().route("/slow", handler.clone()).layer(
+                axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    move |State(state): State<AppState>, req: Request, next: Next| async move {
+                        let key = req.headers()[HEADER].as_bytes().to_vec();
+                        match handle(&state, key, req, next, wait).await {
+                            Ok(r) | Err(r) => r,
+                        }
+                    },
+                ),
+            )
+        };
+        let send = |router: axum::Router, key: &'static str| {
+            let req = Request::builder()
+                .method("POST")
+                .uri("/slow")
+                .header(HEADER, key)
+                .body(Body::empty())
+                .unwrap();
+            router.oneshot(req)
+        };
+        let patient = app(Duration::from_secs(5));
+        let first = tokio::spawn(send(patient.clone(), "k"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = send(patient.clone(), "k").await.unwrap();
+        assert_eq!(second.status(), StatusCode::CREATED);
+        assert_eq!(second.headers()[REPLAYED], "true");
+        assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::CREATED);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let impatient = app(Duration::from_millis(50));
+        let first = tokio::spawn(send(impatient.clone(), "k2"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = send(impatient, "k2").await.unwrap();
+        assert_eq!(second.status(), StatusCode::CONFLICT);
+        assert_eq!(second.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::CREATED);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }
