@@ -341,41 +341,6 @@ mod tests {
         assert_eq!(sealer.open("scope-1", &tampered), None);
     }
 
-    /// An application state on a fresh embedded store, for the middleware below.
-    async fn state(dir: &std::path::Path) -> AppState {
-        use std::sync::Arc;
-        let db = dir.join("t.db").display().to_string();
-        let config = crate::config::Config::from_lookup(|k| match k {
-            "DATABASE_PATH" => Some(db.clone()),
-            "SECRET_KEY" => Some("an idempotency test key of 32+ bytes".into()),
-            "BCRYPT_COST" => Some("4".into()),
-            "REQUEST_TIMEOUT_SECONDS" => Some("1".into()),
-            _ => None,
-        })
-        .unwrap();
-        let store = crate::storage::connect(&config, crate::failpoint::Failpoints::default())
-            .await
-            .unwrap();
-        AppState {
-            store,
-            tokens: Arc::new(
-                crate::auth::TokenKeys::new(
-                    &config.secret_key,
-                    config.algorithm,
-                    config.access_token_ttl,
-                )
-                .unwrap(),
-            ),
-            hasher: crate::auth::PasswordHasher::new(4, 1).await.unwrap(),
-            throttle: crate::auth::throttle::LoginThrottle {
-                max_attempts: 5,
-                account_budget: 50,
-                window: Duration::from_secs(900),
-            },
-            config: Arc::new(config),
-        }
-    }
-
     #[tokio::test]
     async fn the_middleware_runs_once_replays_and_refuses_other_requests() {
         use axum::routing::post;
@@ -384,7 +349,7 @@ mod tests {
         use tower::ServiceExt;
 
         let dir = tempfile::tempdir().unwrap();
-        let state = state(dir.path()).await;
+        let state = crate::test_support::state(dir.path()).await;
         let calls = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&calls);
         let app = axum::Router::new()
@@ -482,7 +447,7 @@ mod tests {
         use tower::ServiceExt;
 
         let dir = tempfile::tempdir().unwrap();
-        let state = state(dir.path()).await;
+        let state = crate::test_support::state(dir.path()).await;
         let calls = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&calls);
         let handler = post(move || {

@@ -38,3 +38,5 @@ pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;

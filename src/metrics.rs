@@ -124,4 +124,57 @@ mod tests {
             assert_eq!(method_label(&method), "other", "{raw}");
         }
     }
+
+    #[tokio::test]
+    async fn requests_are_counted_by_route_pattern_and_scraped_with_the_organization_count() {
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let state = crate::test_support::state(dir.path()).await;
+        handle();
+        let app = axum::Router::new()
+            .route("/metered/{id}", get(|| async { "hi" }))
+            .route("/metrics", get(render))
+            .with_state(state)
+            .layer(axum::middleware::from_fn(track_http));
+        let send = |uri: &str| {
+            let req = Request::builder()
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            app.clone().oneshot(req)
+        };
+        let r = send("/metered/42").await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body = axum::body::to_bytes(r.into_body(), 64).await.unwrap();
+        assert_eq!(&body[..], b"hi", "the response passes through");
+        let scrape = send("/metrics").await.unwrap();
+        assert!(scrape.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
+        let text = String::from_utf8(
+            axum::body::to_bytes(scrape.into_body(), 1 << 20)
+                .await
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(
+            text.lines().any(|l| l.starts_with("http_requests_total{")
+                && l.contains("route=\"/metered/{id}\"")
+                && l.contains("method=\"GET\"")
+                && l.contains("status=\"200\"")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("/metered/42"),
+            "raw paths never become labels"
+        );
+        assert!(
+            text.lines().any(|l| l.starts_with("organizations ")),
+            "{text}"
+        );
+    }
 }
