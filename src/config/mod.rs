@@ -5,14 +5,16 @@
 //! [`ConfigError`] naming the variable. [`Config::from_lookup`] takes any key → value function,
 //! so tests build a configuration from a map instead of mutating the process environment.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
+mod parse;
 mod secret;
+
+use parse::{default_max_connections, is_origin, parse_bool, parse_num, validate_db_name};
 pub use secret::{estimated_entropy_bits, production_key_problem, Secret};
 
 /// A start-up error that names the offending variable.
@@ -435,94 +437,6 @@ impl Config {
             clock_skew: chrono::Duration::seconds(clock_skew),
         })
     }
-}
-
-fn parse_num<T>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: T,
-    min: T,
-    max: T,
-) -> Result<T, ConfigError>
-where
-    T: TryFrom<i128> + PartialOrd + fmt::Display + Copy,
-{
-    let Some(raw) = get(var) else {
-        return Ok(default);
-    };
-    // Parsed wide first, so that 70000 for a port is "out of range", not "not a whole number".
-    let wide: i128 = raw
-        .parse()
-        .map_err(|_| ConfigError::new(var, format!("{raw:?} is not a whole number")))?;
-    let out_of_range = || ConfigError::new(var, format!("{raw} is out of range {min}..={max}"));
-    let value = T::try_from(wide).map_err(|_| out_of_range())?;
-    if value < min || value > max {
-        return Err(out_of_range());
-    }
-    Ok(value)
-}
-
-/// True for a browser origin: `http` or `https`, a host (no wildcard), an optional port, and
-/// nothing else (no path, query, fragment or credentials).
-fn is_origin(origin: &str) -> bool {
-    let Some((scheme, authority)) = origin.split_once("://") else {
-        return false;
-    };
-    matches!(scheme, "http" | "https")
-        && !authority.is_empty()
-        && !authority.contains(['/', '?', '#', '@', '*'])
-        && authority
-            .parse::<axum::http::uri::Authority>()
-            // `port()` is `None` both without a port and with one that is not a u16.
-            .is_ok_and(|a| a.port().is_some() || a.host().len() == authority.len())
-}
-
-/// Connections to serve at once by default: the soft open-file limit less a reserve of 64
-/// descriptors for the store's connections, the database files and the logs (at least 16,
-/// at most 16,384).
-fn default_max_connections() -> usize {
-    const RESERVE: u64 = 64;
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct it is given.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        limit.rlim_cur
-    } else {
-        1024
-    };
-    usize::try_from(soft.saturating_sub(RESERVE).clamp(16, 16_384)).unwrap_or(16_384)
-}
-
-fn parse_bool(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match get(var).as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => Ok(default),
-        Some("1" | "true" | "yes" | "on") => Ok(true),
-        Some("0" | "false" | "no" | "off") => Ok(false),
-        Some(other) => Err(ConfigError::new(
-            var,
-            format!("expected on/off (or true/false), got {other:?}"),
-        )),
-    }
-}
-
-fn validate_db_name(name: &str) -> Result<(), ConfigError> {
-    let bad = name.len() > 38
-        || name
-            .chars()
-            .any(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'));
-    if bad {
-        return Err(ConfigError::new(
-            "MASTER_DB_NAME",
-            "use at most 38 characters of letters, digits, '_' and '-'",
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
