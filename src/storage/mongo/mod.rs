@@ -1374,6 +1374,18 @@ impl Store for MongoStore {
             .await?;
             return Err(StoreError::NotFound);
         }
+        // Confirmed: from here the token is handed out, and a use of its predecessor counts
+        // as a replay after the win (see `spend_refresh_token`). Before this, a concurrent use
+        // of the predecessor only lost the race; were it to revoke the chain, it would make the
+        // winner fail too, and nobody would win.
+        self.run(
+            "confirm refresh token",
+            self.refresh().update_one(
+                doc! { "_id": &token.hash },
+                doc! { "$set": { "confirmed": true } },
+            ),
+        )
+        .await?;
         Ok(())
     }
 
@@ -1424,8 +1436,8 @@ impl Store for MongoStore {
             Ok(_) if token.expires_at <= now => Ok(RefreshSpend::Invalid),
             Ok(_) => Ok(RefreshSpend::Fresh(token)),
             Err(StoreError::Conflict(_)) => {
-                // A token of the family issued after this one is the successor of the won
-                // spend: this is a replay after the win. None yet: the winner is still being
+                // A confirmed token of the family issued after this one is the successor of the
+                // won spend: this is a replay after the win. None yet: the winner is still being
                 // answered, and this use simply lost the race.
                 let issued = found
                     .get_datetime("issued_at")
@@ -1436,6 +1448,7 @@ impl Store for MongoStore {
                         "find successor",
                         self.refresh().find_one(doc! {
                             "family_id": &token.family_id, "issued_at": { "$gt": issued },
+                            "confirmed": true,
                         }),
                     )
                     .await?
