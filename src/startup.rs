@@ -31,7 +31,6 @@ use crate::auth::{PasswordHasher, TokenKeys};
 use crate::client_addr::{self, ForwardedPolicy};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::failpoint::Failpoints;
 use crate::openapi::ApiDoc;
 use crate::ratelimit::{self, RateLimits};
 use crate::routes::{admin, demo, docs, health, orgs};
@@ -55,7 +54,7 @@ impl App {
     /// Connects the store, runs migrations and the start-up reconciliation, binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::metrics::handle();
-        let failpoints = Failpoints::new(config.failpoints.clone());
+        let failpoints = config.failpoints.clone();
         let store = storage::connect(&config, failpoints).await?;
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.bcrypt_workers).await?;
         let tokens = TokenKeys::new(

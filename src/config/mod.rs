@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
+use crate::failpoint::Failpoints;
+
 mod parse;
 mod secret;
 
@@ -142,8 +144,9 @@ pub struct Config {
     pub login_account_max_attempts: u32,
     /// Length of the login throttle window (`LOGIN_WINDOW_SECONDS`, default 900).
     pub login_window: Duration,
-    /// Test-only crash points (`ORG_SERVICE_FAILPOINTS`, comma-separated names); refused in production.
-    pub failpoints: Vec<String>,
+    /// Test-only crash and pause points (`ORG_SERVICE_FAILPOINTS`: `name` or `name=<n>ms`,
+    /// comma-separated); refused in production.
+    pub failpoints: Failpoints,
     /// Test-only: pretends this instance's clock is off by this many seconds
     /// (`ORG_SERVICE_CLOCK_SKEW_SECONDS`), to show that the MongoDB reconciler and locks go by
     /// the server's clock. Refused in production.
@@ -382,14 +385,8 @@ impl Config {
             86_400,
         )?);
 
-        let failpoints: Vec<String> = get("ORG_SERVICE_FAILPOINTS")
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let failpoints = Failpoints::parse(&get("ORG_SERVICE_FAILPOINTS").unwrap_or_default())
+            .map_err(|e| ConfigError::new("ORG_SERVICE_FAILPOINTS", e))?;
         let clock_skew =
             parse_num::<i64>(&get, "ORG_SERVICE_CLOCK_SKEW_SECONDS", 0, -86_400, 86_400)?;
         if clock_skew != 0 && app_env == AppEnv::Production {

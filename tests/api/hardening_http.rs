@@ -80,10 +80,13 @@ async fn idle_keep_alive_connections_are_closed() {
         "idle connection kept"
     );
 
-    // A login at bcrypt cost 12 takes longer than the 1 s idle timeout in a debug build.
+    // A create paused 2.5 s in the store lasts longer than the 1 s idle timeout.
     let slow = spawn_app_with(
         Backend::Embedded,
-        &[("HTTP_IDLE_TIMEOUT_SECONDS", "1"), ("BCRYPT_COST", "13")],
+        &[
+            ("HTTP_IDLE_TIMEOUT_SECONDS", "1"),
+            ("ORG_SERVICE_FAILPOINTS", "create.after_admin=2500ms"),
+        ],
     )
     .await;
     let r = slow

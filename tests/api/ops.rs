@@ -98,23 +98,15 @@ both_stores! {
     /// SIGTERM with a request in flight: the request completes, then the process exits 0.
     async fn sigterm_drains_in_flight_requests(backend: Backend) {
         let location = StoreLocation::fresh(&backend);
-        // A slow request: login against a hash of a high cost takes seconds in a debug build.
-        let store = location.store().await;
-        store.create_organization(&org_service::domain::NewOrganization {
-            id: org_service::domain::new_id(),
-            admin_id: org_service::domain::new_id(),
-            name: org_service::domain::OrgName::parse("Slow").unwrap(),
-            admin_email: org_service::domain::Email::parse("s@slow.com").unwrap(),
-            password_hash: bcrypt::hash(PASSWORD, 13).unwrap(),
-            created_at: chrono::Utc::now(),
-        }).await.unwrap();
-        let mut service = start_service(&location, &[]).await;
+        // A slow request: the create pauses 2 s inside the store (a pause point, so the test
+        // does not hang on how fast this machine hashes passwords).
+        let mut service = start_service(&location, &[("ORG_SERVICE_FAILPOINTS", "create.after_admin=2000ms")]).await;
         let client = reqwest::Client::new();
-        let login = tokio::spawn(client.post(service.url("/admin/login")).json(&json!({"email": "s@slow.com", "password": PASSWORD})).send());
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let create = tokio::spawn(client.post(service.url("/org/create")).json(&json!({"organization_name": "Slow", "email": "s@slow.com", "password": PASSWORD})).send());
+        service.wait_for_stderr(org_service::failpoint::REACHED, Duration::from_secs(20)).await;
         service.signal("TERM");
-        let response = login.await.unwrap().expect("the in-flight request was answered");
-        assert_eq!(response.status(), 200);
+        let response = create.await.unwrap().expect("the in-flight request was answered");
+        assert_eq!(response.status(), 201);
         let status = service.wait().await;
         assert!(status.success(), "exit status {status}");
         assert!(client.get(service.url("/health/live")).send().await.is_err(), "no longer accepting");

@@ -155,18 +155,9 @@ both_stores! {
 both_stores! {
     /// A request running past REQUEST_TIMEOUT_SECONDS is answered with 503 and the envelope.
     async fn slow_requests_are_cut_off(backend: Backend) {
-        let location = std::sync::Arc::new(StoreLocation::fresh(&backend));
-        // Seed an admin whose hash is so costly that verifying it outlasts the timeout.
-        location.store().await.create_organization(&org_service::domain::NewOrganization {
-            id: org_service::domain::new_id(),
-            admin_id: org_service::domain::new_id(),
-            name: org_service::domain::OrgName::parse("Slow").unwrap(),
-            admin_email: org_service::domain::Email::parse("s@slow.com").unwrap(),
-            password_hash: bcrypt::hash(PASSWORD, 14).unwrap(),
-            created_at: chrono::Utc::now(),
-        }).await.unwrap();
-        let app = spawn_on(backend, location, &[("REQUEST_TIMEOUT_SECONDS", "1")]).await;
-        let r = app.login("s@slow.com", PASSWORD).await;
+        // The create pauses 2.5 s inside the store: past the timeout on any machine.
+        let app = spawn_app_with(backend, &[("REQUEST_TIMEOUT_SECONDS", "1"), ("ORG_SERVICE_FAILPOINTS", "create.after_admin=2500ms")]).await;
+        let r = app.create_org("Slow", "s@slow.com", PASSWORD).await;
         assert_eq!(r.status(), 503);
         assert!(json_body(r).await["detail"].is_string());
     }
