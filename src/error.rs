@@ -132,7 +132,8 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(Taken::Email) => {
                 Self::Conflict("An admin with this email already exists".into())
             }
-            StoreError::NotFound => Self::NotFound("Organization not found".into()),
+            StoreError::Gone => Self::NotFound("Organization not found".into()),
+            StoreError::Revoked => Self::Unauthorized("Could not validate credentials"),
             // Waited for a concurrent change of the same organization and gave up: a 503 with
             // Retry-After (documented everywhere), not an undocumented 409.
             StoreError::Busy => {

@@ -214,7 +214,7 @@ mod tests {
     #[tokio::test]
     async fn attempts_are_counted_per_address_and_per_account() {
         use crate::storage::embedded::EmbeddedStore;
-        use crate::storage::Store;
+        use crate::storage::Maintenance;
 
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(

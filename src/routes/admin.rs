@@ -101,7 +101,9 @@ async fn issue_tokens(
         .await
         .map_err(|e| match e {
             // The admin vanished, or the chain was revoked, between the check and the insert.
-            crate::storage::StoreError::NotFound => ApiError::Unauthorized(BAD_REFRESH),
+            crate::storage::StoreError::Gone | crate::storage::StoreError::Revoked => {
+                ApiError::Unauthorized(BAD_REFRESH)
+            }
             other => other.into(),
         })?;
     let mut response = Json(LoginResponse {
@@ -342,7 +344,7 @@ pub async fn change_password(
         .change_password(&auth.admin.id, &hash)
         .await
         .map_err(|e| match e {
-            crate::storage::StoreError::NotFound => {
+            crate::storage::StoreError::Gone => {
                 ApiError::Unauthorized("Could not validate credentials")
             }
             other => other.into(),

@@ -221,7 +221,7 @@ pub async fn update_org(
         .await
         .map_err(|e| match e {
             // Deleted by a concurrent request: the token died with it.
-            StoreError::NotFound => ApiError::Unauthorized(ORGANIZATION_GONE),
+            StoreError::Gone => ApiError::Unauthorized(ORGANIZATION_GONE),
             other => other.into(),
         })?;
     tracing::info!(collection = %org.collection_name, "organization renamed");

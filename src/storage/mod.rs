@@ -1,4 +1,4 @@
-//! Storage: one trait that speaks the domain, two adapters.
+//! Storage: traits that speak the domain, one per concern ([`roles`]), and two adapters.
 //!
 //! Handlers talk to [`Store`] only; they never see a driver type, a table or a collection
 //! handle. Each adapter translates its backend's errors into [`StoreError`] itself: a unique
@@ -14,6 +14,9 @@
 pub mod embedded;
 pub mod metered;
 pub mod mongo;
+mod roles;
+
+pub use roles::{Idempotency, Maintenance, Organizations, Sessions, TenantData, Throttle};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +25,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, StoreConfig};
-use crate::domain::{Admin, NewOrganization, OrgName, Organization};
 use crate::failpoint::Failpoints;
 
 /// Longest login throttle window (`LOGIN_WINDOW_SECONDS` is capped at this); throttle records
@@ -44,9 +46,12 @@ pub enum StoreError {
     /// A unique value is already taken.
     #[error("{0:?} already taken")]
     Conflict(Taken),
-    /// The record to change no longer exists.
-    #[error("not found")]
-    NotFound,
+    /// The organization or admin the operation acts on no longer exists (deleted meanwhile).
+    #[error("gone")]
+    Gone,
+    /// The refresh-token chain was revoked (or the token already stored): it cannot be joined.
+    #[error("revoked")]
+    Revoked,
     /// Another change to the same organization is in progress (MongoDB's per-organization
     /// operation lock); the caller may retry.
     #[error("another change to this organization is in progress")]
@@ -127,134 +132,18 @@ pub struct ReconcileReport {
     pub repaired: Vec<String>,
 }
 
-/// The service's persistence, in domain terms. Implementations must be safe to share between
-/// tasks and, for MongoDB, between service instances on one database.
+/// The service's persistence, in domain terms: every role trait, plus what is not an
+/// operation to time. Implementations must be safe to share between tasks and, for MongoDB,
+/// between service instances on one database.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    Maintenance + Organizations + Sessions + Throttle + TenantData + Idempotency + 'static
+{
     /// Short name for logs and metrics ("embedded" or "mongodb").
     fn kind(&self) -> &'static str;
 
-    /// Creates tables/indexes if missing. Idempotent; run at every start-up.
-    async fn migrate(&self) -> Result<(), StoreError>;
-
-    /// A real read of the data (and on the embedded store a write lock taken and released),
-    /// within the store timeout: what `/health` reports.
-    async fn ping(&self) -> Result<(), StoreError>;
-
     /// Flushes and closes connections at shutdown (best effort).
     async fn close(&self);
-
-    /// Creates the organization, its admin and its tenant collection, all or nothing.
-    /// A taken slug or email is [`StoreError::Conflict`].
-    async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError>;
-
-    /// The (fully created) organization with this slug.
-    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError>;
-
-    /// The (fully created) organization with this id.
-    async fn organization_by_id(&self, id: &str) -> Result<Option<Organization>, StoreError>;
-
-    /// The admin with this normalized email, if its organization is fully created.
-    async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>, StoreError>;
-
-    /// The admin with this id, if its organization is fully created.
-    async fn admin_by_id(&self, id: &str) -> Result<Option<Admin>, StoreError>;
-
-    /// Renames the organization, moving its tenant collection when the slug changes (a rename
-    /// of the collection, never a copy). A taken slug is a conflict; a vanished org `NotFound`.
-    async fn rename_organization(
-        &self,
-        id: &str,
-        new_name: &OrgName,
-        at: DateTime<Utc>,
-    ) -> Result<Organization, StoreError>;
-
-    /// Removes the organization, its admin and its tenant collection. `Ok(false)` if absent.
-    async fn delete_organization(&self, id: &str) -> Result<bool, StoreError>;
-
-    /// Finishes or undoes operations interrupted more than `grace` ago, and removes expired
-    /// throttle records. Safe to run at any time, from any number of instances.
-    async fn reconcile(&self, grace: Duration) -> Result<ReconcileReport, StoreError>;
-
-    /// Lists every inconsistency between organizations, admins, tenant collections and
-    /// reservations (empty when consistent). Used by tests and `org-service migrate`.
-    async fn consistency_problems(&self) -> Result<Vec<String>, StoreError>;
-
-    /// Number of fully created organizations.
-    async fn count_organizations(&self) -> Result<u64, StoreError>;
-
-    /// Adds JSON documents to the organization's tenant collection (demo data, tests, benchmarks).
-    async fn insert_tenant_documents(
-        &self,
-        org: &Organization,
-        documents: Vec<serde_json::Value>,
-    ) -> Result<u64, StoreError>;
-
-    /// Number of documents in the organization's tenant collection.
-    async fn count_tenant_documents(&self, org: &Organization) -> Result<u64, StoreError>;
-
-    /// Counts one login attempt for `key` in the current window (a window is `window` long from
-    /// its first attempt; an expired one restarts). At most `limit` attempts are counted per
-    /// window, atomically even under concurrency and across instances; an attempt beyond that
-    /// is not counted and reported as `limit + 1`.
-    async fn register_login_attempt(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        window: Duration,
-        limit: u32,
-    ) -> Result<AttemptWindow, StoreError>;
-
-    /// Forgets the attempts counted for `key` (after a successful login).
-    async fn clear_login_attempts(&self, key: &str) -> Result<(), StoreError>;
-
-    /// Replaces the admin's password hash, bumps their token version (every access token dies)
-    /// and deletes their refresh tokens. Returns the new version; `NotFound` if the admin is gone.
-    async fn change_password(&self, admin_id: &str, password_hash: &str)
-        -> Result<i64, StoreError>;
-
-    /// Replaces the admin's password hash with the same password hashed at another cost, if it
-    /// is still `old_hash` (a concurrent password change wins). Sessions are untouched: the
-    /// password did not change. `Ok(false)` when nothing was replaced.
-    async fn upgrade_password_hash(
-        &self,
-        admin_id: &str,
-        old_hash: &str,
-        new_hash: &str,
-    ) -> Result<bool, StoreError>;
-
-    /// Bumps the admin's token version and deletes their refresh tokens (log out everywhere).
-    async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError>;
-
-    /// Stores a new refresh token (by hash).
-    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
-
-    /// Marks the token with this hash spent, atomically: of concurrent spends of one token,
-    /// exactly one is `Fresh`.
-    async fn spend_refresh_token(
-        &self,
-        hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<RefreshSpend, StoreError>;
-
-    /// Revokes a rotation chain: its tokens stop working and no new token can join it.
-    async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError>;
-
-    /// Claims the idempotency `scope` for a request with this `fingerprint`, atomically across
-    /// instances. A running claim older than `running_ttl` (its process died) and a finished
-    /// one older than [`IDEMPOTENCY_KEEP`] count as absent.
-    async fn begin_idempotent(
-        &self,
-        scope: &str,
-        fingerprint: &str,
-        running_ttl: Duration,
-    ) -> Result<IdempotencyClaim, StoreError>;
-
-    /// Stores the sealed response of the request that holds `scope`.
-    async fn finish_idempotent(&self, scope: &str, sealed: &[u8]) -> Result<(), StoreError>;
-
-    /// Gives up a running claim (the response is not to be replayed: a 5xx or a 429).
-    async fn abandon_idempotent(&self, scope: &str) -> Result<(), StoreError>;
 }
 
 /// Connects the store chosen by the configuration and runs its migrations.

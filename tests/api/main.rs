@@ -27,4 +27,5 @@ mod outage;
 mod rename_large;
 mod security;
 mod sessions;
+mod tenant_layout;
 mod tokens;

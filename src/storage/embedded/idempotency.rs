@@ -6,15 +6,18 @@ use std::time::Duration;
 use chrono::Utc;
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::backend;
-use crate::storage::{IdempotencyClaim, StoreError, IDEMPOTENCY_KEEP};
+use async_trait::async_trait;
+
+use super::codec::backend;
+use super::EmbeddedStore;
+use crate::storage::{Idempotency, IdempotencyClaim, StoreError, IDEMPOTENCY_KEEP};
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Claims `scope` (see [`crate::storage::Store::begin_idempotent`]).
-pub(super) fn begin(
+fn begin(
     tx: &Transaction<'_>,
     scope: &str,
     fingerprint: &str,
@@ -53,7 +56,7 @@ pub(super) fn begin(
 }
 
 /// Stores the sealed response of the running claim on `scope`.
-pub(super) fn finish(tx: &Transaction<'_>, scope: &str, sealed: &[u8]) -> Result<(), StoreError> {
+fn finish(tx: &Transaction<'_>, scope: &str, sealed: &[u8]) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE idempotency SET sealed = ?2 WHERE scope = ?1 AND sealed IS NULL",
         params![scope, sealed],
@@ -63,7 +66,7 @@ pub(super) fn finish(tx: &Transaction<'_>, scope: &str, sealed: &[u8]) -> Result
 }
 
 /// Drops the running claim on `scope`.
-pub(super) fn abandon(tx: &Transaction<'_>, scope: &str) -> Result<(), StoreError> {
+fn abandon(tx: &Transaction<'_>, scope: &str) -> Result<(), StoreError> {
     tx.execute(
         "DELETE FROM idempotency WHERE scope = ?1 AND sealed IS NULL",
         [scope],
@@ -80,4 +83,28 @@ pub(super) fn expire(tx: &Transaction<'_>) -> Result<(), StoreError> {
     )
     .map(drop)
     .map_err(backend)
+}
+
+#[async_trait]
+impl Idempotency for EmbeddedStore {
+    async fn begin_idempotent(
+        &self,
+        scope: &str,
+        fingerprint: &str,
+        running_ttl: Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let (scope, fingerprint) = (scope.to_owned(), fingerprint.to_owned());
+        self.write(move |tx, _| begin(tx, &scope, &fingerprint, running_ttl))
+            .await
+    }
+
+    async fn finish_idempotent(&self, scope: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        let (scope, sealed) = (scope.to_owned(), sealed.to_vec());
+        self.write(move |tx, _| finish(tx, &scope, &sealed)).await
+    }
+
+    async fn abandon_idempotent(&self, scope: &str) -> Result<(), StoreError> {
+        let scope = scope.to_owned();
+        self.write(move |tx, _| abandon(tx, &scope)).await
+    }
 }

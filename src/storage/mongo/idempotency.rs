@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
+
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 use mongodb::Collection;
 
-use super::{bson_time, chrono_time, MongoStore};
-use crate::storage::{IdempotencyClaim, StoreError, IDEMPOTENCY_KEEP};
+use super::codec::{bson_time, chrono_time};
+use super::MongoStore;
+use crate::storage::{Idempotency, IdempotencyClaim, StoreError, IDEMPOTENCY_KEEP};
 
 /// The collection of idempotency records.
 pub(super) const IDEMPOTENCY: &str = "idempotency";
@@ -127,5 +130,25 @@ impl MongoStore {
         )
         .await
         .map(drop)
+    }
+}
+
+#[async_trait]
+impl Idempotency for MongoStore {
+    async fn begin_idempotent(
+        &self,
+        scope: &str,
+        fingerprint: &str,
+        running_ttl: Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.claim_idempotent(scope, fingerprint, running_ttl).await
+    }
+
+    async fn finish_idempotent(&self, scope: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.seal_idempotent(scope, sealed).await
+    }
+
+    async fn abandon_idempotent(&self, scope: &str) -> Result<(), StoreError> {
+        self.drop_idempotent(scope).await
     }
 }

@@ -22,7 +22,8 @@ use std::time::Duration;
 use mongodb::bson::{doc, Document};
 use mongodb::Collection;
 
-use super::{bson_time, chrono_time, MongoStore};
+use super::codec::{bson_time, chrono_time};
+use super::MongoStore;
 use crate::storage::StoreError;
 
 /// How long a lock protects its holder: ten store timeouts (every step of an operation is

@@ -1,0 +1,110 @@
+//! Start-up migration, health and repair on the embedded store.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use rusqlite::OptionalExtension;
+
+use super::codec::backend;
+use super::schema::{add_skeletons, fold_tenant_tables, tenant_tables, SCHEMA};
+use super::{idempotency, EmbeddedStore};
+use crate::storage::{Maintenance, ReconcileReport, StoreError, MAX_LOGIN_WINDOW_SECONDS};
+
+#[async_trait]
+impl Maintenance for EmbeddedStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.write(|tx, _| {
+            tx.execute_batch(SCHEMA).map_err(backend)?;
+            add_skeletons(tx)?;
+            fold_tenant_tables(tx).map(drop)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        // A real read of the data (a corrupt file fails here, where `SELECT 1` would not) and
+        // a write lock taken and given back (a database another process holds locked answers
+        // every write with 503, so health must say so too); both within the store timeout.
+        let probe = async {
+            self.read(|conn| {
+                conn.prepare_cached("SELECT id FROM organizations ORDER BY id LIMIT 1")
+                    .and_then(|mut stmt| stmt.query_row([], |_| Ok(())).optional())
+                    .map(drop)
+                    .map_err(backend)
+            })
+            .await?;
+            self.write(|_, _| Ok(())).await
+        };
+        tokio::time::timeout(self.timeout, probe)
+            .await
+            .map_err(|_| StoreError::Unavailable("health probe timed out".into()))?
+    }
+
+    async fn reconcile(&self, _grace: Duration) -> Result<ReconcileReport, StoreError> {
+        // Transactions leave nothing half-made; what is left to do is expiring throttle records.
+        let cutoff = Utc::now().timestamp() - MAX_LOGIN_WINDOW_SECONDS;
+        self.write(move |tx, _| {
+            let mut report = ReconcileReport::default();
+            tx.execute(
+                "DELETE FROM refresh_tokens WHERE expires_at < ?1",
+                [Utc::now().timestamp()],
+            )
+            .map_err(backend)?;
+            // A revoked chain's tokens all expire within the longest refresh lifetime (90 days).
+            tx.execute(
+                "DELETE FROM revoked_families WHERE revoked_at < ?1",
+                [Utc::now().timestamp() - 90 * 86_400],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "DELETE FROM login_attempts WHERE window_start < ?1",
+                [cutoff],
+            )
+            .map_err(backend)?;
+            idempotency::expire(tx)?;
+            // Only a file copied in from an older version behind a running service has
+            // per-tenant tables left; fold them in as start-up would.
+            let folded = fold_tenant_tables(tx)?;
+            if folded > 0 {
+                report.repaired.push(format!(
+                    "folded {folded} tenant tables into tenant_documents"
+                ));
+            }
+            Ok(report)
+        })
+        .await
+    }
+
+    async fn consistency_problems(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| {
+            let mut problems = Vec::new();
+            let count = |sql: &str| -> Result<i64, StoreError> {
+                conn.query_row(sql, [], |r| r.get(0)).map_err(backend)
+            };
+            let wrong_admins = count(
+                "SELECT COUNT(*) FROM organizations o WHERE (SELECT COUNT(*) FROM admins a WHERE a.organization_id = o.id) != 1",
+            )?;
+            if wrong_admins > 0 {
+                problems.push(format!("{wrong_admins} organizations without exactly one admin"));
+            }
+            let orphan_admins = count(
+                "SELECT COUNT(*) FROM admins WHERE organization_id NOT IN (SELECT id FROM organizations)",
+            )?;
+            if orphan_admins > 0 {
+                problems.push(format!("{orphan_admins} orphan admins"));
+            }
+            let orphan_documents = count(
+                "SELECT COUNT(*) FROM tenant_documents WHERE organization_id NOT IN (SELECT id FROM organizations)",
+            )?;
+            if orphan_documents > 0 {
+                problems.push(format!("{orphan_documents} documents of no organization"));
+            }
+            for table in tenant_tables(conn)? {
+                problems.push(format!("per-tenant table {table} not folded in"));
+            }
+            Ok(problems)
+        })
+        .await
+    }
+}

@@ -1,0 +1,156 @@
+//! Organizations and their admins on the embedded store. Each operation is one transaction,
+//! so the crash points inside it (shared with MongoDB's step-by-step operations) can only show
+//! that nothing of an interrupted operation survives.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::codec::{
+    admin_from_row, backend, conflict_or_backend, org_by_id, org_from_row, query_one, ts,
+    ADMIN_COLUMNS, ORG_COLUMNS,
+};
+use super::EmbeddedStore;
+use crate::domain::{Admin, NewOrganization, OrgName, Organization};
+use crate::storage::{Organizations, StoreError};
+
+#[async_trait]
+impl Organizations for EmbeddedStore {
+    async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
+        let org = new.organization();
+        let admin_id = new.admin_id.clone();
+        let hash = new.password_hash.clone();
+        let skeleton = new.name.skeleton().to_owned();
+        let created = org.clone();
+        self.write(move |tx, fp| {
+            tx.execute(
+                "INSERT INTO organizations (id, name, slug, collection_name, admin_email, created_at, skeleton) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![org.id, org.name, org.slug, org.collection_name, org.admin_email, ts(org.created_at), skeleton],
+            )
+            .map_err(conflict_or_backend)?;
+            fp.hit("create.after_claim");
+            fp.hit("create.after_organization");
+            tx.execute(
+                "INSERT INTO admins (id, email, password_hash, organization_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![admin_id, org.admin_email, hash, org.id, ts(org.created_at)],
+            )
+            .map_err(conflict_or_backend)?;
+            fp.hit("create.after_admin");
+            // The tenant's documents live in the shared `tenant_documents` table: nothing to
+            // create, and the schema stays the same size however many tenants there are.
+            fp.hit("create.after_collection");
+            fp.hit("create.after_commit");
+            Ok(())
+        })
+        .await?;
+        Ok(created)
+    }
+
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError> {
+        let slug = slug.to_owned();
+        self.read(move |conn| {
+            query_one(
+                conn,
+                &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE slug = ?1"),
+                &slug,
+                org_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn organization_by_id(&self, id: &str) -> Result<Option<Organization>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| org_by_id(conn, &id)).await
+    }
+
+    async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>, StoreError> {
+        let email = email.to_owned();
+        self.read(move |conn| {
+            query_one(
+                conn,
+                &format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE email = ?1"),
+                &email,
+                admin_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn admin_by_id(&self, id: &str) -> Result<Option<Admin>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            query_one(
+                conn,
+                &format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE id = ?1"),
+                &id,
+                admin_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn rename_organization(
+        &self,
+        id: &str,
+        new_name: &OrgName,
+        at: DateTime<Utc>,
+    ) -> Result<Organization, StoreError> {
+        let id = id.to_owned();
+        let new_name = new_name.clone();
+        self.write(move |tx, fp| {
+            org_by_id(tx, &id)?.ok_or(StoreError::Gone)?;
+            let new_collection = new_name.collection_name();
+            tx.execute(
+                "UPDATE organizations SET name = ?2, slug = ?3, collection_name = ?4, updated_at = ?5, skeleton = ?6 WHERE id = ?1",
+                params![id, new_name.as_str(), new_name.slug(), new_collection, ts(at), new_name.skeleton()],
+            )
+            .map_err(conflict_or_backend)?;
+            fp.hit("rename.after_claim");
+            fp.hit("rename.after_mark");
+            // Documents are keyed by the organization's id, which a rename keeps.
+            fp.hit("rename.after_collection");
+            fp.hit("rename.after_update");
+            org_by_id(tx, &id)?.ok_or(StoreError::Gone)
+        })
+        .await
+    }
+
+    async fn delete_organization(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |tx, fp| {
+            if org_by_id(tx, &id)?.is_none() {
+                return Ok(false);
+            }
+            fp.hit("delete.after_mark");
+            tx.execute("DELETE FROM admins WHERE organization_id = ?1", [&id])
+                .map_err(backend)?;
+            fp.hit("delete.after_admin");
+            // In the same transaction as the organization: a crash cannot leave documents of
+            // a deleted tenant, nor a tenant without some of its documents. A tenant of a
+            // million documents holds the writer for seconds; deletes are rare, and that is
+            // the price of never exposing a half-deleted tenant.
+            tx.execute(
+                "DELETE FROM tenant_documents WHERE organization_id = ?1",
+                [&id],
+            )
+            .map_err(backend)?;
+            fp.hit("delete.after_collection");
+            tx.execute("DELETE FROM organizations WHERE id = ?1", [&id])
+                .map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn count_organizations(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM organizations", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
+            .map_err(backend)
+        })
+        .await
+    }
+}

@@ -1,0 +1,94 @@
+//! Documents to domain types, times to BSON and back, and driver errors to [`StoreError`].
+//! Driver error codes stay numbers here ([`error_code`]); only [`translate`] turns them into
+//! domain errors.
+
+use chrono::{DateTime, Utc};
+use mongodb::bson::{DateTime as BsonDateTime, Document};
+use mongodb::error::{ErrorKind, WriteFailure};
+
+use crate::domain::{Admin, Organization};
+use crate::storage::{StoreError, Taken};
+
+pub(super) const DUPLICATE_KEY: i32 = 11000;
+pub(super) const NAMESPACE_NOT_FOUND: i32 = 26;
+pub(super) const NAMESPACE_EXISTS: i32 = 48;
+
+pub(super) fn bson_time(at: DateTime<Utc>) -> BsonDateTime {
+    BsonDateTime::from_millis(at.timestamp_millis())
+}
+
+pub(super) fn chrono_time(at: BsonDateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or_default()
+}
+
+pub(super) fn error_code(e: &mongodb::error::Error) -> Option<i32> {
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => Some(c.code),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .and_then(|errs| errs.first())
+            .map(|w| w.code),
+        _ => None,
+    }
+}
+
+/// Driver error → domain error. Duplicate keys become a conflict (the caller knows which
+/// value it was claiming and re-labels it); unreachable servers become `Unavailable`.
+pub(super) fn translate(what: &str, e: &mongodb::error::Error) -> StoreError {
+    match e.kind.as_ref() {
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. } => {
+            return StoreError::Unavailable(format!("{what}: {e}"));
+        }
+        _ => {}
+    }
+    // FerretDB's SQLite backend reports a write that waited out its lock as an internal error;
+    // it is transient, like an unreachable server.
+    let text = e.to_string();
+    if text.contains("SQLITE_BUSY") || text.contains("database is locked") {
+        return StoreError::Unavailable(format!("{what}: store busy"));
+    }
+    match error_code(e) {
+        Some(DUPLICATE_KEY) => StoreError::Conflict(Taken::Name),
+        Some(code) => StoreError::Backend(format!("{what}: code {code}: {e}")),
+        None => StoreError::Backend(format!("{what}: {e}")),
+    }
+}
+
+pub(super) fn field_err(field: &str) -> StoreError {
+    StoreError::Backend(format!("stored document lacks a valid {field:?}"))
+}
+
+pub(super) fn org_from_doc(d: &Document) -> Result<Organization, StoreError> {
+    let s = |k: &str| d.get_str(k).map(str::to_owned).map_err(|_| field_err(k));
+    Ok(Organization {
+        id: s("_id")?,
+        name: s("name")?,
+        slug: s("slug")?,
+        collection_name: s("collection_name")?,
+        admin_email: s("admin_email")?,
+        created_at: d
+            .get_datetime("created_at")
+            .map(|t| chrono_time(*t))
+            .map_err(|_| field_err("created_at"))?,
+        updated_at: d.get_datetime("updated_at").ok().map(|t| chrono_time(*t)),
+    })
+}
+
+pub(super) fn admin_from_doc(d: &Document) -> Result<Admin, StoreError> {
+    let s = |k: &str| d.get_str(k).map(str::to_owned).map_err(|_| field_err(k));
+    Ok(Admin {
+        id: s("_id")?,
+        email: s("email")?,
+        password_hash: s("password_hash")?,
+        organization_id: s("organization_id")?,
+        token_version: d
+            .get_i64("token_version")
+            .or_else(|_| d.get_i32("token_version").map(i64::from))
+            .unwrap_or(0),
+    })
+}

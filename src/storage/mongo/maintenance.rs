@@ -1,0 +1,427 @@
+//! Indexes at start-up, health, the reconciler and the consistency check on MongoDB.
+//!
+//! The reconciler is a sequence of named passes, each idempotent, so instances racing on it
+//! agree: finish deletes, settle abandoned creates, finish abandoned renames, release
+//! reservations nothing uses, remove orphans, expire old records.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, IndexModel};
+
+use super::claims::{reservation_keys, Outcome};
+use super::codec::bson_time;
+use super::tenant::owned_collections;
+use super::{
+    MongoStore, ADMINS, LOGIN_ATTEMPTS, ORGS, RESERVATIONS, STATE_ACTIVE, STATE_CREATING,
+    STATE_DELETING,
+};
+use crate::storage::{Maintenance, ReconcileReport, StoreError, MAX_LOGIN_WINDOW_SECONDS};
+
+#[async_trait]
+impl Maintenance for MongoStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.run("read server clock", self.clock.sync(&self.db))
+            .await?;
+        self.add_skeletons().await?;
+        let unique = |keys: Document, name: &str| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .name(name.to_owned())
+                        .build(),
+                )
+                .build()
+        };
+        let plain = |keys: Document, name: &str| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().name(name.to_owned()).build())
+                .build()
+        };
+        // One index per command: FerretDB 1.24 drops the connection when a multi-index
+        // createIndexes names indexes that already exist (every start-up after the first).
+        let indexes = [
+            (ORGS, unique(doc! { "slug": 1 }, "slug_unique")),
+            (ORGS, plain(doc! { "state": 1 }, "state")),
+            (ADMINS, unique(doc! { "email": 1 }, "email_unique")),
+            (
+                ADMINS,
+                plain(doc! { "organization_id": 1 }, "organization_id"),
+            ),
+            (
+                RESERVATIONS,
+                plain(doc! { "organization_id": 1 }, "organization_id"),
+            ),
+            (
+                LOGIN_ATTEMPTS,
+                plain(doc! { "key": 1, "window_start": 1 }, "key_window"),
+            ),
+        ];
+        for (collection, index) in indexes {
+            self.run(
+                "create index",
+                self.db
+                    .collection::<Document>(collection)
+                    .create_index(index),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        // A read of the data itself, not just a `ping` command the server answers from memory.
+        self.run("health read", self.orgs().find_one(doc! {}))
+            .await
+            .map(drop)
+    }
+
+    async fn reconcile(&self, grace: Duration) -> Result<ReconcileReport, StoreError> {
+        let mut report = ReconcileReport::default();
+        self.run("read server clock", self.clock.sync(&self.db))
+            .await?;
+        let now = self.clock.now();
+        let cutoff = bson_time(now - chrono::Duration::from_std(grace).unwrap_or_default());
+        self.finish_deletes(&mut report).await?;
+        self.settle_creates(cutoff, &mut report).await?;
+        self.finish_renames(cutoff, &mut report).await?;
+        let orgs = self.all("find", &self.orgs(), doc! {}).await?;
+        self.release_unused_reservations(&orgs, cutoff, &mut report)
+            .await?;
+        let org_ids: Vec<&str> = orgs.iter().filter_map(|o| o.get_str("_id").ok()).collect();
+        self.remove_orphans(&orgs, &org_ids, cutoff, &mut report)
+            .await?;
+        self.expire_records(&org_ids, now).await?;
+        Ok(report)
+    }
+
+    async fn consistency_problems(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        let orgs: Vec<Document> = self
+            .run("find", async {
+                self.orgs().find(doc! {}).await?.try_collect().await
+            })
+            .await?;
+        let admins: Vec<Document> = self
+            .run("find", async {
+                self.admins().find(doc! {}).await?.try_collect().await
+            })
+            .await?;
+        let reservations: Vec<Document> = self
+            .run("find", async {
+                self.reservations().find(doc! {}).await?.try_collect().await
+            })
+            .await?;
+        let collections = self.tenant_collections().await?;
+        for org in &orgs {
+            let id = org.get_str("_id").unwrap_or("?");
+            let state = org.get_str("state").unwrap_or("?");
+            if state != STATE_ACTIVE || org.get_document("pending").is_ok() {
+                problems.push(format!("organization {id} is unfinished ({state})"));
+            }
+            let n = admins
+                .iter()
+                .filter(|a| a.get_str("organization_id").ok() == Some(id))
+                .count();
+            if n != 1 {
+                problems.push(format!("organization {id} has {n} admins"));
+            }
+            let collection = org.get_str("collection_name").unwrap_or("?");
+            if !collections.iter().any(|c| c == collection) {
+                problems.push(format!("organization {id} has no collection {collection}"));
+            }
+            for key in reservation_keys(org) {
+                if !reservations.iter().any(|r| {
+                    r.get_str("_id").ok() == Some(key.as_str())
+                        && r.get_str("organization_id").ok() == Some(id)
+                }) {
+                    problems.push(format!("organization {id} lacks reservation {key}"));
+                }
+            }
+        }
+        for admin in &admins {
+            let org_id = admin.get_str("organization_id").unwrap_or("?");
+            if !orgs.iter().any(|o| o.get_str("_id").ok() == Some(org_id)) {
+                problems.push(format!(
+                    "orphan admin {}",
+                    admin.get_str("_id").unwrap_or("?")
+                ));
+            }
+        }
+        for res in &reservations {
+            let key = res.get_str("_id").unwrap_or("?");
+            let owner = res.get_str("organization_id").unwrap_or("?");
+            let used = orgs.iter().any(|o| {
+                o.get_str("_id").ok() == Some(owner) && reservation_keys(o).iter().any(|k| k == key)
+            });
+            if !used {
+                problems.push(format!("orphan reservation {key}"));
+            }
+        }
+        for collection in &collections {
+            if !orgs
+                .iter()
+                .any(|o| owned_collections(o).contains(collection))
+            {
+                problems.push(format!("orphan collection {collection}"));
+            }
+        }
+        Ok(problems)
+    }
+}
+
+impl MongoStore {
+    /// Every document of `collection` matching `filter`.
+    async fn all(
+        &self,
+        what: &str,
+        collection: &Collection<Document>,
+        filter: Document,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.run(what, async {
+            collection.find(filter).await?.try_collect().await
+        })
+        .await
+    }
+
+    /// Deletes are finished whatever their age: the organization is already invisible.
+    async fn finish_deletes(&self, report: &mut ReconcileReport) -> Result<(), StoreError> {
+        let deleting = self
+            .all("find", &self.orgs(), doc! { "state": STATE_DELETING })
+            .await?;
+        for org in deleting {
+            self.purge(&org).await?;
+            report.repaired.push(format!(
+                "finished delete of {}",
+                org.get_str("_id").unwrap_or("?")
+            ));
+        }
+
+        Ok(())
+    }
+
+    /// Creates abandoned mid-way are rolled forward if committed, undone otherwise.
+    async fn settle_creates(
+        &self,
+        cutoff: BsonDateTime,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        let creating = self
+            .all(
+                "find",
+                &self.orgs(),
+                doc! { "state": STATE_CREATING, "since": { "$lt": cutoff } },
+            )
+            .await?;
+        for org in creating {
+            let id = org.get_str("_id").unwrap_or_default().to_owned();
+            match self.decide(&id, Outcome::Abort).await? {
+                Outcome::Commit => {
+                    // The creator committed (and maybe crashed before activating): roll forward.
+                    self.activate(&id).await?;
+                    report.repaired.push(format!("finished create of {id}"));
+                }
+                Outcome::Abort => {
+                    let still_creating = self
+                        .run(
+                            "find organization",
+                            self.orgs()
+                                .find_one(doc! { "_id": &id, "state": STATE_CREATING }),
+                        )
+                        .await?
+                        .is_some();
+                    if still_creating {
+                        self.undo_create(&org).await?;
+                        report.repaired.push(format!("undid create of {id}"));
+                    } else {
+                        // Activated before the abort was recorded (its commit record was
+                        // already released): the abort record is void.
+                        self.release(&format!("outcome:{id}"), &id).await?;
+                    }
+                }
+            }
+        }
+
+        Ok(())
+    }
+
+    /// Renames abandoned after being marked are rolled forward.
+    async fn finish_renames(
+        &self,
+        cutoff: BsonDateTime,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        let renaming = self
+            .all(
+                "find",
+                &self.orgs(),
+                doc! { "state": STATE_ACTIVE, "pending.at": { "$lt": cutoff } },
+            )
+            .await?;
+        for org in renaming {
+            self.finish_rename(&org).await?;
+            report.repaired.push(format!(
+                "finished rename of {}",
+                org.get_str("_id").unwrap_or("?")
+            ));
+        }
+
+        Ok(())
+    }
+
+    /// Reservations nothing refers to (a crash between claim and use) are released.
+    async fn release_unused_reservations(
+        &self,
+        orgs: &[Document],
+        cutoff: BsonDateTime,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        let stale = self
+            .all(
+                "find",
+                &self.reservations(),
+                doc! { "created_at": { "$lt": cutoff } },
+            )
+            .await?;
+        for res in stale {
+            let key = res.get_str("_id").unwrap_or_default();
+            let owner = res.get_str("organization_id").unwrap_or_default();
+            let used = orgs.iter().any(|o| {
+                o.get_str("_id").ok() == Some(owner) && reservation_keys(o).iter().any(|k| k == key)
+            });
+            if !used {
+                self.release(key, owner).await?;
+                report.repaired.push(format!("released reservation {key}"));
+            }
+        }
+
+        Ok(())
+    }
+
+    /// Admins without an organization, and tenant collections nothing owns or claims.
+    async fn remove_orphans(
+        &self,
+        orgs: &[Document],
+        org_ids: &[&str],
+        cutoff: BsonDateTime,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        let orphans = self
+            .run(
+                "delete orphan admins",
+                self.admins().delete_many(doc! {
+                    "organization_id": { "$nin": &org_ids }, "created_at": { "$lt": cutoff },
+                }),
+            )
+            .await?;
+        if orphans.deleted_count > 0 {
+            report
+                .repaired
+                .push(format!("deleted {} orphan admins", orphans.deleted_count));
+        }
+        let claimed: Vec<String> = self
+            .run("find", async {
+                self.reservations()
+                    .find(doc! { "_id": { "$regex": "^slug:" } })
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?
+            .iter()
+            .filter_map(|r| {
+                r.get_str("_id")
+                    .ok()
+                    .map(|k| format!("org_{}", &k["slug:".len()..]))
+            })
+            .collect();
+        for collection in self.tenant_collections().await? {
+            let owned = orgs
+                .iter()
+                .any(|o| owned_collections(o).contains(&collection));
+            if !owned && !claimed.contains(&collection) {
+                self.drop_collection(&collection).await?;
+                report
+                    .repaired
+                    .push(format!("dropped orphan collection {collection}"));
+            }
+        }
+
+        Ok(())
+    }
+
+    /// Refresh tokens that expired or whose organization is gone, finished idempotency
+    /// records, and throttle windows long over (no window is longer than a day).
+    async fn expire_records(
+        &self,
+        org_ids: &[&str],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.run(
+            "expire refresh tokens",
+            self.refresh().delete_many(doc! { "$or": [
+                { "expires_at": { "$lt": bson_time(now) } },
+                { "organization_id": { "$exists": true, "$nin": org_ids } },
+            ] }),
+        )
+        .await?;
+
+        self.expire_idempotent().await?;
+
+        let old = now.timestamp() - MAX_LOGIN_WINDOW_SECONDS;
+        self.run(
+            "expire login attempts",
+            self.attempts()
+                .delete_many(doc! { "window_start": { "$lt": old } }),
+        )
+        .await?;
+        self.run(
+            "expire login windows",
+            self.windows()
+                .delete_many(doc! { "window_start": { "$lt": old } }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Gives organizations made before look-alike names were refused their skeleton and its
+    /// claim. Two existing look-alikes both keep working: the one that loses the claim is
+    /// left without a skeleton (and logged), so only new names are held to the rule.
+    pub(super) async fn add_skeletons(&self) -> Result<(), StoreError> {
+        let legacy: Vec<Document> = self
+            .run("find", async {
+                self.orgs()
+                    .find(doc! { "state": STATE_ACTIVE, "skeleton": { "$exists": false } })
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        for org in legacy {
+            let id = org.get_str("_id").unwrap_or_default();
+            let skeleton = crate::domain::skeleton_of(org.get_str("slug").unwrap_or_default());
+            if self
+                .claim(&format!("skeleton:{skeleton}"), id, self.clock.now())
+                .await?
+            {
+                self.run(
+                    "set skeleton",
+                    self.orgs().update_one(
+                        doc! { "_id": id },
+                        doc! { "$set": { "skeleton": &skeleton } },
+                    ),
+                )
+                .await?;
+            } else {
+                tracing::warn!(organization_id = %id, "an older organization's name looks like this one's");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,269 @@
+//! Organizations and their admins on MongoDB: create (claims, then documents in a recognisable
+//! order, then a commit record), reads of active organizations only, and delete (mark, then
+//! purge). Renames are in `rename.rs`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mongodb::bson::{doc, Bson, Document};
+
+use super::claims::Outcome;
+use super::codec::{admin_from_doc, bson_time, org_from_doc};
+use super::tenant::owned_collections;
+use super::{MongoStore, STATE_ACTIVE, STATE_CREATING, STATE_DELETING};
+use crate::domain::{Admin, NewOrganization, OrgName, Organization};
+use crate::storage::{Organizations, StoreError, Taken};
+
+#[async_trait]
+impl Organizations for MongoStore {
+    async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
+        let org = new.organization();
+        let slug_key = format!("slug:{}", org.slug);
+        let skeleton_key = format!("skeleton:{}", new.name.skeleton());
+        let email_key = format!("email:{}", org.admin_email);
+
+        let now = self.clock.now();
+        if !self.claim(&slug_key, &org.id, now).await? {
+            return Err(StoreError::Conflict(Taken::Name));
+        }
+        self.failpoints.reached("create.after_claim").await;
+        for (key, taken) in [(&skeleton_key, Taken::Name), (&email_key, Taken::Email)] {
+            let claimed = self.claim(key, &org.id, now).await;
+            if !matches!(claimed, Ok(true)) {
+                for held in [&slug_key, &skeleton_key] {
+                    if held != key {
+                        let _ = self.release(held, &org.id).await;
+                    }
+                }
+                return Err(claimed.err().unwrap_or(StoreError::Conflict(taken)));
+            }
+        }
+
+        let org_doc = doc! {
+            "_id": &org.id,
+            "name": &org.name,
+            "slug": &org.slug,
+            "skeleton": new.name.skeleton(),
+            "collection_name": &org.collection_name,
+            "admin_email": &org.admin_email,
+            "created_at": bson_time(org.created_at),
+            "updated_at": Bson::Null,
+            "state": STATE_CREATING,
+            "since": bson_time(now),
+        };
+        let steps = async {
+            self.run("insert organization", self.orgs().insert_one(&org_doc))
+                .await?;
+            self.failpoints.reached("create.after_organization").await;
+            self.run(
+                "insert admin",
+                self.admins().insert_one(doc! {
+                    "_id": &new.admin_id,
+                    "email": &org.admin_email,
+                    "password_hash": &new.password_hash,
+                    "organization_id": &org.id,
+                    "token_version": 0_i64,
+                    "created_at": bson_time(self.clock.now()),
+                }),
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict(Taken::Email),
+                other => other,
+            })?;
+            self.failpoints.reached("create.after_admin").await;
+            self.create_collection(&org.collection_name).await?;
+            self.failpoints.reached("create.after_collection").await;
+            // The reconciler may have judged this create abandoned meanwhile (a long store
+            // pause): whoever inserts the outcome first decides, commit or abort.
+            match self.decide(&org.id, Outcome::Commit).await? {
+                Outcome::Commit => {}
+                Outcome::Abort => {
+                    return Err(StoreError::Unavailable(
+                        "the create was interrupted and undone; retry it".into(),
+                    ))
+                }
+            }
+            Ok::<_, StoreError>(())
+        };
+        if let Err(e) = steps.await {
+            // Undo now if we can; if the store is unreachable the reconciler does it later.
+            if let Err(undo) = self.undo_create(&org_doc).await {
+                tracing::warn!(error = %undo, organization_id = %org.id, "undo of failed create deferred to the reconciler");
+            }
+            return Err(e);
+        }
+        // Committed: from here the create only goes forward (the reconciler finishes it if
+        // this process cannot).
+        self.failpoints.reached("create.after_commit").await;
+        self.activate(&org.id).await?;
+        Ok(org)
+    }
+
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError> {
+        self.active_org(doc! { "slug": slug }).await
+    }
+
+    async fn organization_by_id(&self, id: &str) -> Result<Option<Organization>, StoreError> {
+        self.active_org(doc! { "_id": id }).await
+    }
+
+    async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>, StoreError> {
+        self.admin_of_active_org(doc! { "email": email }).await
+    }
+
+    async fn admin_by_id(&self, id: &str) -> Result<Option<Admin>, StoreError> {
+        self.admin_of_active_org(doc! { "_id": id }).await
+    }
+
+    async fn rename_organization(
+        &self,
+        id: &str,
+        new_name: &OrgName,
+        at: DateTime<Utc>,
+    ) -> Result<Organization, StoreError> {
+        let lock = self.lock(id).await?;
+        let result = self.rename_locked(id, new_name, at).await;
+        lock.release().await;
+        result
+    }
+
+    async fn delete_organization(&self, id: &str) -> Result<bool, StoreError> {
+        let lock = self.lock(id).await?;
+        let result = self.delete_locked(id).await;
+        // A completed delete already removed the lock with the organization's reservations.
+        lock.release().await;
+        result
+    }
+
+    async fn count_organizations(&self) -> Result<u64, StoreError> {
+        self.run(
+            "count organizations",
+            self.orgs().count_documents(doc! { "state": STATE_ACTIVE }),
+        )
+        .await
+    }
+}
+
+impl MongoStore {
+    /// Makes a committed create visible, then drops its outcome record (idempotent).
+    pub(super) async fn activate(&self, org_id: &str) -> Result<(), StoreError> {
+        self.run(
+            "activate organization",
+            self.orgs().update_one(
+                doc! { "_id": org_id, "state": STATE_CREATING },
+                doc! { "$set": { "state": STATE_ACTIVE, "since": bson_time(self.clock.now()) } },
+            ),
+        )
+        .await?;
+        self.release(&format!("outcome:{org_id}"), org_id).await
+    }
+
+    /// Drops the collection of a half-created organization only if its slug is still ours.
+    pub(super) async fn undo_create(&self, org: &Document) -> Result<(), StoreError> {
+        let id = org.get_str("_id").unwrap_or_default();
+        let slug = org.get_str("slug").unwrap_or_default();
+        let ours = self
+            .run(
+                "find reservation",
+                self.reservations()
+                    .find_one(doc! { "_id": format!("slug:{slug}"), "organization_id": id }),
+            )
+            .await?
+            .is_some();
+        if !ours {
+            // Someone else holds the slug: leave their collection alone.
+            let mut org = org.clone();
+            org.remove("collection_name");
+            return self.purge(&org).await;
+        }
+        self.purge(org).await
+    }
+
+    /// Removes every trace of an organization. Each step is idempotent.
+    pub(super) async fn purge(&self, org: &Document) -> Result<(), StoreError> {
+        let id = org.get_str("_id").unwrap_or_default().to_owned();
+        self.run(
+            "delete refresh tokens",
+            self.refresh().delete_many(doc! { "organization_id": &id }),
+        )
+        .await?;
+        self.run(
+            "delete admins",
+            self.admins().delete_many(doc! { "organization_id": &id }),
+        )
+        .await?;
+        self.failpoints.reached("delete.after_admin").await;
+        for collection in owned_collections(org) {
+            self.drop_collection(&collection).await?;
+        }
+        self.failpoints.reached("delete.after_collection").await;
+        self.run(
+            "delete reservations",
+            self.reservations()
+                .delete_many(doc! { "organization_id": &id }),
+        )
+        .await?;
+        self.run(
+            "delete organization",
+            self.orgs().delete_one(doc! { "_id": &id }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_locked(&self, id: &str) -> Result<bool, StoreError> {
+        let marked = self
+            .run(
+                "mark delete",
+                self.orgs().find_one_and_update(
+                    doc! { "_id": id, "state": { "$in": [STATE_ACTIVE, STATE_DELETING] } },
+                    doc! { "$set": { "state": STATE_DELETING, "since": bson_time(self.clock.now()) } },
+                )
+                .return_document(mongodb::options::ReturnDocument::Before),
+            )
+            .await?;
+        let Some(org) = marked else {
+            return Ok(false);
+        };
+        self.failpoints.reached("delete.after_mark").await;
+        self.purge(&org).await?;
+        // Only the request that turned it from active to deleting deleted it; one that found a
+        // delete already under way (the first one's purge frees the lock with the
+        // organization's other reservations) finished it, but the answer is the first one's.
+        Ok(org.get_str("state") == Ok(STATE_ACTIVE))
+    }
+
+    pub(super) async fn active_org(
+        &self,
+        filter: Document,
+    ) -> Result<Option<Organization>, StoreError> {
+        let mut filter = filter;
+        filter.insert("state", STATE_ACTIVE);
+        self.run("find organization", self.orgs().find_one(filter))
+            .await?
+            .map(|d| org_from_doc(&d))
+            .transpose()
+    }
+
+    pub(super) async fn admin_of_active_org(
+        &self,
+        filter: Document,
+    ) -> Result<Option<Admin>, StoreError> {
+        let Some(doc) = self
+            .run("find admin", self.admins().find_one(filter))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let admin = admin_from_doc(&doc)?;
+        let active = self
+            .run(
+                "find organization",
+                self.orgs()
+                    .find_one(doc! { "_id": &admin.organization_id, "state": STATE_ACTIVE }),
+            )
+            .await?
+            .is_some();
+        Ok(active.then_some(admin))
+    }
+}
