@@ -321,9 +321,13 @@ impl Bench {
         let mut env = env.clone();
         env.insert("STORE_TIMEOUT_SECONDS".into(), "60".into());
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("bench config");
-        org_service::storage::connect(&config, Failpoints::default())
-            .await
-            .expect("store")
+        org_service::storage::connect(
+            &config,
+            Failpoints::default(),
+            org_service::storage::Role::Tool,
+        )
+        .await
+        .expect("store")
     }
 
     /// Starts the release binary and measures the time to its first healthy answer.

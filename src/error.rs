@@ -140,7 +140,10 @@ impl From<StoreError> for ApiError {
                 Self::Unavailable("another change to this organization is in progress".into())
             }
             StoreError::Unavailable(msg) => Self::Unavailable(msg),
-            StoreError::Backend(msg) => Self::Internal(anyhow::anyhow!(msg)),
+            // A store in a state it refuses to serve from is a deployment fault: logged, 500.
+            StoreError::Refused(msg) | StoreError::Backend(msg) => {
+                Self::Internal(anyhow::anyhow!(msg))
+            }
         }
     }
 }

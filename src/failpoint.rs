@@ -45,6 +45,13 @@ pub const ALL: &[&str] = &[
     "delete.after_collection",
 ];
 
+/// The crash points of `org-service migrate --tenant-layout`, in order.
+pub const LAYOUT: &[&str] = &[
+    "layout.after_mark",
+    "layout.after_copy",
+    "layout.after_tenant",
+];
+
 /// Marker printed on stderr when a crash point is reached.
 pub const REACHED: &str = "FAILPOINT REACHED:";
 
@@ -62,8 +69,12 @@ impl Failpoints {
                 None => (entry, Action::Hang),
                 Some((name, pause)) => (name.trim(), Action::Pause(parse_pause(pause.trim())?)),
             };
-            if !ALL.contains(&name) {
-                return Err(format!("unknown point `{name}`; known: {}", ALL.join(", ")));
+            if !ALL.contains(&name) && !LAYOUT.contains(&name) {
+                let known: Vec<&str> = ALL.iter().chain(LAYOUT).copied().collect();
+                return Err(format!(
+                    "unknown point `{name}`; known: {}",
+                    known.join(", ")
+                ));
             }
             points.insert(name.to_owned(), action);
         }
@@ -158,6 +169,7 @@ mod tests {
             "{err}"
         );
         assert!(Failpoints::parse("create.after_admn=5ms").is_err());
+        assert!(Failpoints::parse("layout.after_copy").is_ok());
     }
 
     #[test]

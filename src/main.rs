@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use org_service::config::{Config, LogFormat};
+use org_service::config::{Config, LogFormat, StoreConfig};
+use org_service::domain::TenantLayout;
 use org_service::startup::App;
+use org_service::storage::{self, Role};
 
 /// Multi-tenant organization management service.
 #[derive(Debug, Parser)]
@@ -42,6 +44,10 @@ enum Command {
         /// 0 finishes or undoes every unfinished operation now: only when no instance serves.
         #[arg(long)]
         grace_seconds: Option<u64>,
+        /// First move every tenant's documents to this layout (MongoDB: collection or shared),
+        /// with every instance stopped; resumable after a crash. Then set TENANT_LAYOUT to it.
+        #[arg(long)]
+        tenant_layout: Option<TenantLayout>,
     },
     /// Create the demo organizations (known passwords!) and exit. Refused in production.
     SeedDemo,
@@ -92,9 +98,12 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
-            Command::Migrate { grace_seconds } => {
+            Command::Migrate {
+                grace_seconds,
+                tenant_layout,
+            } => {
                 let grace = grace_seconds.map_or(config.reconcile_grace, Duration::from_secs);
-                migrate(config, grace).await
+                migrate(config, grace, tenant_layout).await
             }
             Command::SeedDemo => {
                 // Building the app with DEMO_MODE seeds the sample organizations.
@@ -125,9 +134,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn migrate(config: Config, grace: Duration) -> anyhow::Result<()> {
-    let failpoints = org_service::failpoint::Failpoints::default();
-    let store = org_service::storage::connect(&config, failpoints).await?;
+async fn migrate(
+    mut config: Config,
+    grace: Duration,
+    tenant_layout: Option<TenantLayout>,
+) -> anyhow::Result<()> {
+    // The configured failpoints too: the crash tests stop a layout change half-way.
+    let failpoints = config.failpoints.clone();
+    if let Some(to) = tenant_layout {
+        // Before the ordinary migration, whose layout check would refuse a half-moved database.
+        let store = storage::open(&config, failpoints.clone(), Role::Tool).await?;
+        let change = store.change_tenant_layout(to).await;
+        store.close().await;
+        let change = change?;
+        println!(
+            "tenant layout {} -> {}: {} tenants, {} documents copied",
+            change.from, change.to, change.tenants, change.documents
+        );
+        if let StoreConfig::Mongo { layout, .. } = &mut config.store {
+            if *layout != to {
+                println!("set TENANT_LAYOUT={to} before starting the instances");
+                *layout = to;
+            }
+        }
+    }
+    let store = storage::connect(&config, failpoints, Role::Tool).await?;
     let report = store.reconcile(grace).await?;
     for line in &report.repaired {
         println!("repaired: {line}");

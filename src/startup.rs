@@ -55,7 +55,7 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::metrics::handle();
         let failpoints = config.failpoints.clone();
-        let store = storage::connect(&config, failpoints).await?;
+        let store = storage::connect(&config, failpoints, storage::Role::Serving).await?;
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.bcrypt_workers).await?;
         let tokens = TokenKeys::new(
             &config.secret_key,

@@ -16,9 +16,13 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         _ => None,
     })
     .unwrap();
-    let store = crate::storage::connect(&config, crate::failpoint::Failpoints::default())
-        .await
-        .unwrap();
+    let store = crate::storage::connect(
+        &config,
+        crate::failpoint::Failpoints::default(),
+        crate::storage::Role::Tool,
+    )
+    .await
+    .unwrap();
     AppState {
         store,
         tokens: Arc::new(

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
+use crate::domain::TenantLayout;
 use crate::failpoint::Failpoints;
 
 mod parse;
@@ -47,6 +48,8 @@ pub enum StoreConfig {
         url: Secret,
         /// The master database that holds `organizations`, `admins` and the tenant collections.
         db_name: String,
+        /// `TENANT_LAYOUT`: a collection per tenant (default) or one shared collection.
+        layout: TenantLayout,
     },
     /// The embedded SQLite file at `DATABASE_PATH` (the zero set-up default).
     Embedded {
@@ -190,6 +193,10 @@ impl Config {
         };
         let port = parse_num::<u16>(&get, "PORT", 8000, 0, u16::MAX)?;
 
+        let layout = get("TENANT_LAYOUT")
+            .map(|v| v.parse::<TenantLayout>())
+            .transpose()
+            .map_err(|e| ConfigError::new("TENANT_LAYOUT", e))?;
         let store = match get("MONGODB_URL") {
             Some(url) => {
                 if !(url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")) {
@@ -204,7 +211,15 @@ impl Config {
                 StoreConfig::Mongo {
                     url: Secret::new(url),
                     db_name,
+                    layout: layout.unwrap_or_default(),
                 }
+            }
+            // The embedded store keeps every tenant in one table: `shared` is what it does.
+            None if layout == Some(TenantLayout::Collection) => {
+                return Err(ConfigError::new(
+                    "TENANT_LAYOUT",
+                    "collection is a MongoDB layout; the embedded store keeps every tenant's documents in one table (set MONGODB_URL, or leave TENANT_LAYOUT unset)",
+                ))
             }
             None => match get("DATABASE_PATH") {
                 Some(path) => StoreConfig::Embedded {

@@ -1,6 +1,7 @@
 //! Configuration parsing, tested without touching the process environment.
 
 use super::*;
+use crate::domain::TenantLayout;
 use std::collections::HashMap;
 
 fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -35,9 +36,47 @@ fn defaults_need_no_setup() {
 fn mongodb_url_selects_mongo_with_default_master_db() {
     let c = config(&[("MONGODB_URL", "mongodb://localhost:27017")]).unwrap();
     match c.store {
-        StoreConfig::Mongo { db_name, .. } => assert_eq!(db_name, "master_organization_db"),
+        StoreConfig::Mongo {
+            db_name, layout, ..
+        } => {
+            assert_eq!(db_name, "master_organization_db");
+            assert_eq!(layout, TenantLayout::Collection);
+        }
         other => panic!("expected mongo, got {other:?}"),
     }
+}
+
+#[test]
+fn tenant_layout_is_for_mongodb_and_shared_is_what_embedded_does() {
+    let mongo = |layout: &str| {
+        config(&[
+            ("MONGODB_URL", "mongodb://localhost"),
+            ("TENANT_LAYOUT", layout),
+        ])
+        .map(|c| c.store)
+    };
+    assert!(matches!(
+        mongo("shared"),
+        Ok(StoreConfig::Mongo {
+            layout: TenantLayout::Shared,
+            ..
+        })
+    ));
+    assert!(matches!(
+        mongo("collection"),
+        Ok(StoreConfig::Mongo {
+            layout: TenantLayout::Collection,
+            ..
+        })
+    ));
+    assert_eq!(mongo("sharded").unwrap_err().var, "TENANT_LAYOUT");
+    assert!(matches!(
+        config(&[("TENANT_LAYOUT", "shared")]).map(|c| c.store),
+        Ok(StoreConfig::Embedded { .. })
+    ));
+    let err = config(&[("TENANT_LAYOUT", "collection")]).unwrap_err();
+    assert_eq!(err.var, "TENANT_LAYOUT");
+    assert!(err.to_string().contains("embedded store"), "{err}");
 }
 
 #[test]

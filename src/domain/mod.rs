@@ -5,11 +5,13 @@
 //! In particular [`OrgName`] is the only source of tenant collection names.
 
 mod email;
+mod layout;
 mod org_name;
 mod organization;
 mod password;
 
 pub use email::Email;
+pub use layout::TenantLayout;
 pub use org_name::{is_tenant_collection, name_pattern, skeleton_of, OrgName};
 pub use organization::{new_id, Admin, NewOrganization, Organization};
 pub use password::{LoginPassword, Password};

@@ -28,7 +28,7 @@ impl MeteredStore {
                 StoreError::Conflict(_) | StoreError::Gone | StoreError::Revoked | StoreError::Busy,
             ) => "rejected",
             Err(StoreError::Unavailable(_)) => "unavailable",
-            Err(StoreError::Backend(_)) => "error",
+            Err(StoreError::Refused(_) | StoreError::Backend(_)) => "error",
         };
         metrics::histogram!("store_operation_duration_seconds", "store" => store, "operation" => operation, "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());

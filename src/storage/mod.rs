@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, StoreConfig};
+use crate::domain::TenantLayout;
 use crate::failpoint::Failpoints;
 
 /// Longest login throttle window (`LOGIN_WINDOW_SECONDS` is capped at this); throttle records
@@ -59,6 +60,11 @@ pub enum StoreError {
     /// The store could not be reached in time: callers answer 503.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store's present state forbids the operation (a tenant layout other than the one
+    /// configured, an unfinished layout change, instances serving during one); the message
+    /// says what to do.
+    #[error("{0}")]
+    Refused(String),
     /// Any other failure, with context for the log.
     #[error("store error: {0}")]
     Backend(String),
@@ -125,6 +131,19 @@ pub enum IdempotencyClaim {
     },
 }
 
+/// What a tenant-layout change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutChange {
+    /// The layout the documents were in.
+    pub from: TenantLayout,
+    /// The layout they are in now.
+    pub to: TenantLayout,
+    /// Tenants whose documents were moved.
+    pub tenants: u64,
+    /// Documents copied (a resumed change counts again the ones it copies again).
+    pub documents: u64,
+}
+
 /// What a reconciler pass repaired.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -146,23 +165,59 @@ pub trait Store:
     async fn close(&self);
 }
 
-/// Connects the store chosen by the configuration and runs its migrations.
-pub async fn connect(config: &Config, failpoints: Failpoints) -> anyhow::Result<Arc<dyn Store>> {
+/// Whether the connecting process serves the API or is a tool (`migrate`, tests). On MongoDB a
+/// serving process keeps a presence record, so that a tenant-layout change can refuse to run
+/// while an instance serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Serves the API.
+    Serving,
+    /// A command-line tool or a test's direct connection.
+    Tool,
+}
+
+/// Opens the store chosen by the configuration without migrating it (for a tenant-layout
+/// change, which must run before the layout check that [`Maintenance::migrate`] does).
+pub async fn open(
+    config: &Config,
+    failpoints: Failpoints,
+    role: Role,
+) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match &config.store {
         StoreConfig::Embedded { path } => {
             Arc::new(embedded::EmbeddedStore::open(path, config.store_timeout, failpoints).await?)
         }
-        StoreConfig::Mongo { url, db_name } => Arc::new(
+        StoreConfig::Mongo {
+            url,
+            db_name,
+            layout,
+        } => Arc::new(
             mongo::MongoStore::connect(
                 std::str::from_utf8(url.expose())?,
                 db_name,
-                config.store_timeout,
-                failpoints,
-                config.clock_skew,
+                mongo::MongoOptions {
+                    timeout: config.store_timeout,
+                    failpoints,
+                    clock_skew: config.clock_skew,
+                    layout: *layout,
+                    // Three reconciler passes and some: a live instance renews it in time.
+                    presence: (role == Role::Serving)
+                        .then(|| config.reconcile_interval * 3 + Duration::from_secs(10)),
+                },
             )
             .await?,
         ),
     };
+    Ok(Arc::new(metered::MeteredStore(store)))
+}
+
+/// Opens the store chosen by the configuration and runs its migrations.
+pub async fn connect(
+    config: &Config,
+    failpoints: Failpoints,
+    role: Role,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let store = open(config, failpoints, role).await?;
     if let Err(e) = store.migrate().await {
         // An unreachable MongoDB at start-up is not fatal: the service starts, reports
         // unhealthy, and the periodic task migrates once the server answers.
@@ -171,5 +226,5 @@ pub async fn connect(config: &Config, failpoints: Failpoints) -> anyhow::Result<
         }
         tracing::error!(error = %e, "store unreachable at start-up; will retry");
     }
-    Ok(Arc::new(metered::MeteredStore(store)))
+    Ok(store)
 }

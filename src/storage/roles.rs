@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 
 use super::metered::MeteredStore;
 use super::{
-    AttemptWindow, IdempotencyClaim, ReconcileReport, RefreshSpend, RefreshToken, StoreError,
+    AttemptWindow, IdempotencyClaim, LayoutChange, ReconcileReport, RefreshSpend, RefreshToken,
+    StoreError,
 };
-use crate::domain::{Admin, NewOrganization, OrgName, Organization};
+use crate::domain::{Admin, NewOrganization, OrgName, Organization, TenantLayout};
 
 /// Declares a role trait whose operations all return `Result<_, StoreError>`, and implements
 /// it for [`MeteredStore`] by timing the wrapped store's operation under its own name.
@@ -66,6 +67,11 @@ role! {
         /// Lists every inconsistency between organizations, admins, tenant data and
         /// reservations (empty when consistent). Used by tests and `org-service migrate`.
         async fn consistency_problems(&self) -> Result<Vec<String>, StoreError>;
+
+        /// Moves every tenant's documents to the `to` layout (`org-service migrate
+        /// --tenant-layout`): nothing lost or duplicated, resumable after a crash at any point,
+        /// [`StoreError::Refused`] while an instance serves.
+        async fn change_tenant_layout(&self, to: TenantLayout) -> Result<LayoutChange, StoreError>;
     }
 }
 

@@ -200,3 +200,13 @@ async fn sigkill_at_every_crash_point_leaves_nothing_half_made_embedded() {
 async fn sigkill_at_every_crash_point_leaves_nothing_half_made_mongodb() {
     crash_everywhere(Backend::mongo()).await;
 }
+
+/// Every crash point, MongoDB in the shared tenant layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(mongodb_leg),
+    ignore = "MongoDB leg off: set TEST_MONGODB_URL (README: Testing)"
+)]
+async fn sigkill_at_every_crash_point_leaves_nothing_half_made_mongodb_shared() {
+    crash_everywhere(Backend::mongo_shared()).await;
+}

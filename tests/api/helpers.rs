@@ -22,8 +22,10 @@ pub const PASSWORD: &str = "SecurePass123!";
 pub enum Backend {
     /// A temporary SQLite file.
     Embedded,
-    /// A fresh database on the MongoDB server at this URL.
+    /// A fresh database on the MongoDB server at this URL (`TENANT_LAYOUT=collection`).
     Mongo(String),
+    /// The same with `TENANT_LAYOUT=shared`: every tenant in `tenant_documents`.
+    MongoShared(String),
 }
 
 impl Backend {
@@ -31,6 +33,11 @@ impl Backend {
     /// leg on (see build.rs): without a URL at run time they fail, never pass silently.
     pub fn mongo() -> Self {
         Self::Mongo(mongo_url())
+    }
+
+    /// [`Backend::mongo`] in the shared tenant layout.
+    pub fn mongo_shared() -> Self {
+        Self::MongoShared(mongo_url())
     }
 }
 
@@ -48,8 +55,9 @@ pub fn mongo_url() -> String {
     }
 }
 
-/// Generates `mod $name { embedded(), mongodb() }` running the same body on both stores. The
-/// `mongodb` test is reported ignored when the tests were built without the MongoDB leg.
+/// Generates `mod $name { embedded(), mongodb(), mongodb_shared() }` running the same body on
+/// both stores, and on MongoDB in both tenant layouts. The MongoDB tests are reported ignored
+/// when the tests were built without the MongoDB leg.
 #[macro_export]
 macro_rules! both_stores {
     ($(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block) => {
@@ -66,6 +74,11 @@ macro_rules! both_stores {
             #[cfg_attr(not(mongodb_leg), ignore = "MongoDB leg off: set TEST_MONGODB_URL (README: Testing)")]
             async fn mongodb() {
                 run($crate::helpers::Backend::mongo()).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(mongodb_leg), ignore = "MongoDB leg off: set TEST_MONGODB_URL (README: Testing)")]
+            async fn mongodb_shared() {
+                run($crate::helpers::Backend::mongo_shared()).await
             }
         }
     };
@@ -89,12 +102,17 @@ impl StoreLocation {
                     _dir: Some(dir),
                 }
             }
-            Backend::Mongo(url) => {
+            Backend::Mongo(url) | Backend::MongoShared(url) => {
                 let db = format!("t_{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
+                let layout = match backend {
+                    Backend::MongoShared(_) => "shared",
+                    _ => "collection",
+                };
                 Self {
                     env: HashMap::from([
                         ("MONGODB_URL".into(), url.clone()),
                         ("MASTER_DB_NAME".into(), db),
+                        ("TENANT_LAYOUT".into(), layout.into()),
                     ]),
                     _dir: None,
                 }
@@ -124,11 +142,20 @@ impl StoreLocation {
 
     /// A direct connection to the same store, bypassing the API (to inspect or corrupt it).
     pub async fn store(&self) -> Arc<dyn Store> {
-        let env = self.env_with(&[]);
+        self.store_with(&[]).await
+    }
+
+    /// [`StoreLocation::store`] with configuration `overrides` (e.g. another tenant layout).
+    pub async fn store_with(&self, overrides: &[(&str, &str)]) -> Arc<dyn Store> {
+        let env = self.env_with(overrides);
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("config");
-        org_service::storage::connect(&config, Failpoints::default())
-            .await
-            .expect("connect store")
+        org_service::storage::connect(
+            &config,
+            Failpoints::default(),
+            org_service::storage::Role::Tool,
+        )
+        .await
+        .expect("connect store")
     }
 }
 

@@ -28,4 +28,5 @@ mod rename_large;
 mod security;
 mod sessions;
 mod tenant_layout;
+mod tenant_migration;
 mod tokens;

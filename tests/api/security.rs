@@ -95,7 +95,7 @@ async fn corrupt_an_organization(app: &TestApp, name: &str) {
                 rusqlite::params![name, slug, format!("org_{slug}")],
             ).unwrap();
         }
-        Backend::Mongo(url) => {
+        Backend::Mongo(url) | Backend::MongoShared(url) => {
             let client = mongodb::Client::with_uri_str(url).await.unwrap();
             let db = client.database(&app.location.env["MASTER_DB_NAME"]);
             db.collection::<mongodb::bson::Document>("organizations")

@@ -9,7 +9,10 @@ use rusqlite::OptionalExtension;
 use super::codec::backend;
 use super::schema::{add_skeletons, fold_tenant_tables, tenant_tables, SCHEMA};
 use super::{idempotency, EmbeddedStore};
-use crate::storage::{Maintenance, ReconcileReport, StoreError, MAX_LOGIN_WINDOW_SECONDS};
+use crate::domain::TenantLayout;
+use crate::storage::{
+    LayoutChange, Maintenance, ReconcileReport, StoreError, MAX_LOGIN_WINDOW_SECONDS,
+};
 
 #[async_trait]
 impl Maintenance for EmbeddedStore {
@@ -106,5 +109,20 @@ impl Maintenance for EmbeddedStore {
             Ok(problems)
         })
         .await
+    }
+
+    async fn change_tenant_layout(&self, to: TenantLayout) -> Result<LayoutChange, StoreError> {
+        // One table for every tenant is the embedded store's only layout: `shared`.
+        match to {
+            TenantLayout::Shared => Ok(LayoutChange {
+                from: TenantLayout::Shared,
+                to,
+                tenants: 0,
+                documents: 0,
+            }),
+            TenantLayout::Collection => Err(StoreError::Refused(
+                "the embedded store keeps every tenant's documents in one table; the collection layout is MongoDB's".into(),
+            )),
+        }
     }
 }

@@ -14,12 +14,16 @@ use mongodb::{Collection, IndexModel};
 
 use super::claims::{reservation_keys, Outcome};
 use super::codec::bson_time;
+use super::layout::TENANT_DOCUMENTS;
 use super::tenant::owned_collections;
 use super::{
     MongoStore, ADMINS, LOGIN_ATTEMPTS, ORGS, RESERVATIONS, STATE_ACTIVE, STATE_CREATING,
     STATE_DELETING,
 };
-use crate::storage::{Maintenance, ReconcileReport, StoreError, MAX_LOGIN_WINDOW_SECONDS};
+use crate::domain::TenantLayout;
+use crate::storage::{
+    LayoutChange, Maintenance, ReconcileReport, StoreError, MAX_LOGIN_WINDOW_SECONDS,
+};
 
 #[async_trait]
 impl Maintenance for MongoStore {
@@ -62,6 +66,14 @@ impl Maintenance for MongoStore {
                 LOGIN_ATTEMPTS,
                 plain(doc! { "key": 1, "window_start": 1 }, "key_window"),
             ),
+            // The shard key for a sharded cluster, and every shared-layout query's prefix.
+            (
+                TENANT_DOCUMENTS,
+                plain(
+                    doc! { "organization_id": 1, "_id": 1 },
+                    "organization_document",
+                ),
+            ),
         ];
         for (collection, index) in indexes {
             self.run(
@@ -72,7 +84,7 @@ impl Maintenance for MongoStore {
             )
             .await?;
         }
-        Ok(())
+        self.check_layout().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -86,6 +98,7 @@ impl Maintenance for MongoStore {
         let mut report = ReconcileReport::default();
         self.run("read server clock", self.clock.sync(&self.db))
             .await?;
+        self.announce().await?;
         let now = self.clock.now();
         let cutoff = bson_time(now - chrono::Duration::from_std(grace).unwrap_or_default());
         self.finish_deletes(&mut report).await?;
@@ -133,8 +146,15 @@ impl Maintenance for MongoStore {
                 problems.push(format!("organization {id} has {n} admins"));
             }
             let collection = org.get_str("collection_name").unwrap_or("?");
-            if !collections.iter().any(|c| c == collection) {
-                problems.push(format!("organization {id} has no collection {collection}"));
+            let has_collection = collections.iter().any(|c| c == collection);
+            match self.layout()? {
+                TenantLayout::Collection if !has_collection => {
+                    problems.push(format!("organization {id} has no collection {collection}"));
+                }
+                TenantLayout::Shared if has_collection => problems.push(format!(
+                    "organization {id} has a collection {collection} in the shared layout"
+                )),
+                _ => {}
             }
             for key in reservation_keys(org) {
                 if !reservations.iter().any(|r| {
@@ -172,7 +192,26 @@ impl Maintenance for MongoStore {
                 problems.push(format!("orphan collection {collection}"));
             }
         }
+        let owners = self
+            .run(
+                "list document owners",
+                self.tenant_documents().distinct("organization_id", doc! {}),
+            )
+            .await?;
+        for owner in owners.iter().filter_map(|o| o.as_str()) {
+            if self.layout()? == TenantLayout::Collection {
+                problems.push(format!(
+                    "documents of {owner} in tenant_documents in the collection layout"
+                ));
+            } else if !orgs.iter().any(|o| o.get_str("_id").ok() == Some(owner)) {
+                problems.push(format!("documents of vanished organization {owner}"));
+            }
+        }
         Ok(problems)
+    }
+
+    async fn change_tenant_layout(&self, to: TenantLayout) -> Result<LayoutChange, StoreError> {
+        self.move_tenants(to).await
     }
 }
 
@@ -352,7 +391,51 @@ impl MongoStore {
                     .push(format!("dropped orphan collection {collection}"));
             }
         }
+        self.remove_orphan_documents(org_ids, report).await
+    }
 
+    /// Shared-layout documents whose organization is gone (an insert that raced a delete).
+    /// Each candidate is looked up again before its documents go: an organization created
+    /// after `org_ids` was read has a new id, and is found.
+    async fn remove_orphan_documents(
+        &self,
+        org_ids: &[&str],
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        let owners = self
+            .run(
+                "list document owners",
+                self.tenant_documents().distinct(
+                    "organization_id",
+                    doc! { "organization_id": { "$nin": org_ids } },
+                ),
+            )
+            .await?;
+        for owner in owners {
+            let Some(owner) = owner.as_str() else {
+                continue;
+            };
+            let exists = self
+                .run(
+                    "find organization",
+                    self.orgs().find_one(doc! { "_id": owner }),
+                )
+                .await?
+                .is_some();
+            if !exists {
+                let removed = self
+                    .run(
+                        "delete orphan documents",
+                        self.tenant_documents()
+                            .delete_many(doc! { "organization_id": owner }),
+                    )
+                    .await?;
+                report.repaired.push(format!(
+                    "deleted {} documents of vanished organization {owner}",
+                    removed.deleted_count
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -20,7 +20,8 @@
 
 //!
 //! One module per concern: `organizations` (create, read, delete), `rename`, `claims` (the
-//! reservations above), `tenant` (tenant collections and documents), `maintenance` (indexes,
+//! reservations above), `tenant` (tenant documents in either layout), `layout` (the recorded
+//! layout, presence of serving instances, moving between layouts), `maintenance` (indexes,
 //! reconciler, consistency check), `sessions`, `throttle`, `idempotency`, `lock`, `clock`;
 //! `codec` maps documents and driver errors.
 
@@ -36,6 +37,7 @@ mod claims;
 mod clock;
 mod codec;
 mod idempotency;
+mod layout;
 mod lock;
 mod maintenance;
 mod organizations;
@@ -46,8 +48,10 @@ mod throttle;
 
 use clock::ServerClock;
 use codec::{error_code, translate};
+use layout::{LayoutState, Presence};
 
 use super::{Store, StoreError};
+use crate::domain::TenantLayout;
 use crate::failpoint::Failpoints;
 
 pub(super) const ORGS: &str = "organizations";
@@ -61,6 +65,23 @@ pub(super) const STATE_CREATING: &str = "creating";
 pub(super) const STATE_ACTIVE: &str = "active";
 pub(super) const STATE_DELETING: &str = "deleting";
 
+/// How a [`MongoStore`] behaves, from the configuration.
+#[derive(Debug, Clone)]
+pub struct MongoOptions {
+    /// `STORE_TIMEOUT_SECONDS`: the bound on every driver call.
+    pub timeout: Duration,
+    /// Test-only crash and pause points.
+    pub failpoints: Failpoints,
+    /// Test-only error of this instance's clock.
+    pub clock_skew: chrono::Duration,
+    /// `TENANT_LAYOUT`: where tenant documents live; checked against the database's record.
+    pub layout: TenantLayout,
+    /// For a serving instance, how long its presence record lasts unless renewed (it is
+    /// renewed by every reconciler pass); `None` for tools (`migrate`, tests), which do not
+    /// count as serving.
+    pub presence: Option<Duration>,
+}
+
 /// MongoDB-backed [`Store`].
 pub struct MongoStore {
     client: Client,
@@ -69,6 +90,10 @@ pub struct MongoStore {
     failpoints: Failpoints,
     /// The server's time: every time written or compared for the reconciler and locks.
     clock: ServerClock,
+    /// Where tenant documents live (see `layout.rs`).
+    layout: LayoutState,
+    /// This process's presence record (`instances`), if it serves.
+    presence: Option<Presence>,
 }
 
 impl MongoStore {
@@ -76,10 +101,15 @@ impl MongoStore {
     pub async fn connect(
         url: &str,
         db_name: &str,
-        timeout: Duration,
-        failpoints: Failpoints,
-        clock_skew: chrono::Duration,
+        options: MongoOptions,
     ) -> Result<Self, StoreError> {
+        let MongoOptions {
+            timeout,
+            failpoints,
+            clock_skew,
+            layout,
+            presence,
+        } = options;
         let mut options = ClientOptions::parse(url)
             .await
             .map_err(|e| StoreError::Backend(format!("MONGODB_URL: {e}")))?;
@@ -97,6 +127,8 @@ impl MongoStore {
             timeout,
             failpoints,
             clock: ServerClock::new(clock_skew),
+            layout: LayoutState::new(layout),
+            presence: presence.map(Presence::new),
         })
     }
 
@@ -156,6 +188,7 @@ impl Store for MongoStore {
     }
 
     async fn close(&self) {
+        self.sign_off().await;
         self.client.clone().shutdown().await;
     }
 }

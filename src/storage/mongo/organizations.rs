@@ -10,12 +10,13 @@ use super::claims::Outcome;
 use super::codec::{admin_from_doc, bson_time, org_from_doc};
 use super::tenant::owned_collections;
 use super::{MongoStore, STATE_ACTIVE, STATE_CREATING, STATE_DELETING};
-use crate::domain::{Admin, NewOrganization, OrgName, Organization};
+use crate::domain::{Admin, NewOrganization, OrgName, Organization, TenantLayout};
 use crate::storage::{Organizations, StoreError, Taken};
 
 #[async_trait]
 impl Organizations for MongoStore {
     async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
+        let layout = self.layout()?;
         let org = new.organization();
         let slug_key = format!("slug:{}", org.slug);
         let skeleton_key = format!("skeleton:{}", new.name.skeleton());
@@ -71,7 +72,10 @@ impl Organizations for MongoStore {
                 other => other,
             })?;
             self.failpoints.reached("create.after_admin").await;
-            self.create_collection(&org.collection_name).await?;
+            // In the shared layout the tenant's documents need no collection of their own.
+            if layout == TenantLayout::Collection {
+                self.create_collection(&org.collection_name).await?;
+            }
             self.failpoints.reached("create.after_collection").await;
             // The reconciler may have judged this create abandoned meanwhile (a long store
             // pause): whoever inserts the outcome first decides, commit or abort.
@@ -193,9 +197,17 @@ impl MongoStore {
         )
         .await?;
         self.failpoints.reached("delete.after_admin").await;
+        // Both layouts, whichever is configured: a delete interrupted during a layout change
+        // (or finished by an instance of the other layout) leaves nothing behind.
         for collection in owned_collections(org) {
             self.drop_collection(&collection).await?;
         }
+        self.run(
+            "delete documents",
+            self.tenant_documents()
+                .delete_many(doc! { "organization_id": &id }),
+        )
+        .await?;
         self.failpoints.reached("delete.after_collection").await;
         self.run(
             "delete reservations",

@@ -8,7 +8,7 @@ use mongodb::bson::{doc, Bson, Document};
 
 use super::codec::{bson_time, org_from_doc};
 use super::{MongoStore, STATE_ACTIVE};
-use crate::domain::{OrgName, Organization};
+use crate::domain::{OrgName, Organization, TenantLayout};
 use crate::storage::{StoreError, Taken};
 
 impl MongoStore {
@@ -32,7 +32,8 @@ impl MongoStore {
             .get_str("collection_name")
             .unwrap_or_default()
             .to_owned();
-        if from != to {
+        // In the shared layout documents are keyed by the organization's id: nothing moves.
+        if from != to && self.layout()? == TenantLayout::Collection {
             self.rename_collection(&from, &to).await?;
         }
         self.failpoints.reached("rename.after_collection").await;

@@ -1,13 +1,15 @@
-//! Tenant data on MongoDB: the collection per tenant (`org_<slug>`) and its documents.
+//! Tenant data on MongoDB: the tenant collections (`org_<slug>`, in the collection layout) and
+//! the documents, in whichever layout the database records (see `layout.rs`).
 
 use std::future::IntoFuture;
 
 use async_trait::async_trait;
+use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, Document};
 
 use super::codec::{translate, NAMESPACE_EXISTS, NAMESPACE_NOT_FOUND};
 use super::MongoStore;
-use crate::domain::{is_tenant_collection, Organization};
+use crate::domain::{is_tenant_collection, Organization, TenantLayout};
 use crate::storage::{StoreError, TenantData};
 
 impl MongoStore {
@@ -102,8 +104,16 @@ impl TenantData for MongoStore {
                 Err(e) => Err(StoreError::Backend(format!("document: {e}"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let (collection, docs) = match self.layout()? {
+            TenantLayout::Collection => (self.db.collection::<Document>(&org.collection_name), docs),
+            TenantLayout::Shared => (
+                self.tenant_documents(),
+                docs.into_iter()
+                    .map(|d| doc! { "_id": ObjectId::new(), "organization_id": &org.id, "document": d })
+                    .collect(),
+            ),
+        };
         let mut inserted = 0;
-        let collection = self.db.collection::<Document>(&org.collection_name);
         for chunk in docs.chunks(10_000) {
             let result =
                 tokio::time::timeout(self.timeout * 10, collection.insert_many(chunk.to_vec()))
@@ -118,10 +128,16 @@ impl TenantData for MongoStore {
     async fn count_tenant_documents(&self, org: &Organization) -> Result<u64, StoreError> {
         // A full count scans the tenant (FerretDB has no metadata count): like a bulk insert it
         // gets ten store timeouts, not one.
-        let collection = self.db.collection::<Document>(&org.collection_name);
+        let (collection, filter) = match self.layout()? {
+            TenantLayout::Collection => (
+                self.db.collection::<Document>(&org.collection_name),
+                doc! {},
+            ),
+            TenantLayout::Shared => (self.tenant_documents(), doc! { "organization_id": &org.id }),
+        };
         tokio::time::timeout(
             self.timeout * 10,
-            collection.count_documents(doc! {}).into_future(),
+            collection.count_documents(filter).into_future(),
         )
         .await
         .map_err(|_| StoreError::Unavailable("count documents: timed out".into()))?
