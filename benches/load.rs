@@ -7,17 +7,24 @@
 //! Writes `report.json` and `report.md` to `bench-results/` (or `--out`). Timings are reported,
 //! never asserted: the targets are printed as pass/fail for people to act on.
 
+#[path = "common/mod.rs"]
+mod common;
+#[path = "load/report.rs"]
+mod report;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use org_service::config::Config;
-use org_service::domain::{new_id, Email, NewOrganization, OrgName};
-use org_service::failpoint::Failpoints;
+use common::{
+    find_or_install_oha, machine, percentile, round, seed, start_service, store_handle, FerretDb,
+    Load,
+};
+use org_service::domain::OrgName;
 use org_service::storage::Store;
+use report::{markdown, targets};
 use serde_json::{json, Value};
 
 const SECRET: &str = "benchmark-secret-key-of-at-least-32-bytes";
@@ -124,108 +131,6 @@ fn main() {
     );
 }
 
-/// oha from PATH, or installed from crates.io into ~/.cache/org-service/oha.
-fn find_or_install_oha() -> PathBuf {
-    if let Ok(path) = which("oha") {
-        return path;
-    }
-    let root = PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
-        .join(".cache/org-service/oha");
-    let bin = root.join("bin/oha");
-    if !bin.exists() {
-        eprintln!(
-            "bench: installing oha from crates.io into {} (once)",
-            root.display()
-        );
-        let status = Command::new("cargo")
-            .args([
-                "install",
-                "oha",
-                "--locked",
-                "--version",
-                "1.16.0",
-                "--root",
-            ])
-            .arg(&root)
-            .status()
-            .expect("cargo install oha");
-        assert!(status.success(), "cargo install oha failed");
-    }
-    bin
-}
-
-fn which(name: &str) -> Result<PathBuf, ()> {
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join(name))
-                .find(|p| p.is_file())
-        })
-        .ok_or(())
-}
-
-struct FerretDb {
-    url: String,
-    dir: String,
-    root: PathBuf,
-}
-
-impl FerretDb {
-    fn start(root: &Path) -> Self {
-        let out = Command::new("bash")
-            .arg(root.join("scripts/ferretdb.sh"))
-            .arg("start")
-            .output()
-            .expect("ferretdb.sh");
-        assert!(
-            out.status.success(),
-            "ferretdb.sh start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let value = |key: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("export {key}=")))
-                .map(|v| v.trim_matches('\'').to_owned())
-                .unwrap_or_else(|| panic!("ferretdb.sh printed no {key}"))
-        };
-        Self {
-            url: value("TEST_MONGODB_URL"),
-            dir: value("FERRETDB_DIR"),
-            root: root.to_path_buf(),
-        }
-    }
-}
-
-impl Drop for FerretDb {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(self.root.join("scripts/ferretdb.sh"))
-            .args(["stop", &self.dir])
-            .status();
-    }
-}
-
-fn machine() -> Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_kib: u64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    json!({
-        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
-        "cpu": model,
-        "memory_gib": (mem_kib as f64 / 1024.0 / 1024.0 * 10.0).round() / 10.0,
-        "os": std::env::consts::OS,
-    })
-}
-
 struct Bench {
     mode: Mode,
     oha: PathBuf,
@@ -236,59 +141,11 @@ struct Bench {
     out: PathBuf,
 }
 
-struct Service {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Service {
-    fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .map_or(0.0, |kib| kib / 1024.0)
-    }
-}
-
-/// Latency summary of one measurement.
-#[derive(Debug, Clone, Copy)]
-struct Load {
-    rps: f64,
-    ok_rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-impl Load {
-    fn json(&self) -> Value {
-        json!({ "rps": round(self.rps), "ok_rps": round(self.ok_rps), "p50_ms": round(self.p50_ms), "p99_ms": round(self.p99_ms) })
-    }
-}
-
-fn round(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
 impl Bench {
+    fn oha(&self, concurrency: usize, url: &str, body: Option<&str>) -> Load {
+        common::oha(&self.oha, self.mode.phase, concurrency, url, body)
+    }
+
     fn env(&self, dir: &Path) -> BTreeMap<String, String> {
         let mut env: BTreeMap<String, String> = [
             ("SECRET_KEY", SECRET.to_owned()),
@@ -313,145 +170,6 @@ impl Bench {
             );
         }
         env
-    }
-
-    /// The bench's own store handle (seeding, direct lookups). Seeding thousands of
-    /// organizations keeps FerretDB busy, so this handle waits longer than the service does.
-    async fn store_handle(&self, env: &BTreeMap<String, String>) -> Arc<dyn Store> {
-        let mut env = env.clone();
-        env.insert("STORE_TIMEOUT_SECONDS".into(), "60".into());
-        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("bench config");
-        org_service::storage::connect(
-            &config,
-            Failpoints::default(),
-            org_service::storage::Role::Tool,
-        )
-        .await
-        .expect("store")
-    }
-
-    /// Starts the release binary and measures the time to its first healthy answer.
-    async fn start_service(
-        &self,
-        dir: tempfile::TempDir,
-        env: &BTreeMap<String, String>,
-    ) -> (Service, Duration) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_org-service"))
-            .envs(env)
-            .env("PORT", port.to_string())
-            .current_dir(dir.path())
-            .stdout(
-                std::fs::File::create(self.out.join(format!("service-{}.log", self.store)))
-                    .expect("log file"),
-            )
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn org-service");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        loop {
-            if let Ok(r) = client.get(format!("{base}/health")).send().await {
-                if r.status() == 200 {
-                    break;
-                }
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "service did not become healthy"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        (
-            Service {
-                child,
-                base,
-                _dir: dir,
-            },
-            started.elapsed(),
-        )
-    }
-
-    async fn seed(&self, store: &Arc<dyn Store>, from: usize, to: usize, hash: &str) {
-        let mut tasks = Vec::new();
-        for chunk in (from..to)
-            .collect::<Vec<_>>()
-            .chunks(((to - from) / 8).max(1))
-        {
-            let (store, hash, chunk) = (Arc::clone(store), hash.to_owned(), chunk.to_vec());
-            tasks.push(tokio::spawn(async move {
-                for i in chunk {
-                    let new = NewOrganization {
-                        id: new_id(),
-                        admin_id: new_id(),
-                        name: OrgName::parse(&format!("Bench Org {i}")).unwrap(),
-                        admin_email: Email::parse(&format!("admin{i}@bench.example")).unwrap(),
-                        password_hash: hash.clone(),
-                        created_at: chrono::Utc::now(),
-                    };
-                    // FerretDB answers "busy" now and then under a long stream of writes.
-                    let mut attempt = 0;
-                    loop {
-                        match store.create_organization(&new).await {
-                            Ok(_) => break,
-                            Err(org_service::storage::StoreError::Unavailable(e))
-                                if attempt < 10 =>
-                            {
-                                attempt += 1;
-                                eprintln!("bench: seeding {i}: {e}; retrying");
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                            }
-                            Err(e) => panic!("seed organization {i}: {e}"),
-                        }
-                    }
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-    }
-
-    /// Runs oha and summarizes its JSON output.
-    fn oha(&self, concurrency: usize, url: &str, body: Option<&str>) -> Load {
-        let mut cmd = Command::new(&self.oha);
-        cmd.args(["--no-tui", "--output-format", "json", "-z"])
-            .arg(format!("{}ms", self.mode.phase.as_millis()))
-            .args(["-c", &concurrency.to_string()]);
-        if let Some(body) = body {
-            cmd.args([
-                "-m",
-                "POST",
-                "-H",
-                "content-type: application/json",
-                "-d",
-                body,
-            ]);
-        }
-        let out = cmd.arg(url).output().expect("run oha");
-        assert!(
-            out.status.success(),
-            "oha failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).expect("oha JSON");
-        let rps = v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0);
-        let total: f64 = v["statusCodeDistribution"]
-            .as_object()
-            .map_or(0.0, |m| m.values().filter_map(Value::as_f64).sum());
-        let ok = v["statusCodeDistribution"]["200"].as_f64().unwrap_or(0.0);
-        let ms = |p: &str| v["latencyPercentiles"][p].as_f64().unwrap_or(f64::NAN) * 1000.0;
-        Load {
-            rps,
-            ok_rps: if total > 0.0 { rps * ok / total } else { 0.0 },
-            p50_ms: ms("p50"),
-            p99_ms: ms("p99"),
-        }
     }
 
     /// The GET ceiling: the same lookup straight through the store at the same concurrency.
@@ -618,10 +336,11 @@ impl Bench {
     async fn run(&self) -> Value {
         let dir = tempfile::tempdir().unwrap();
         let env = self.env(dir.path());
-        let store = self.store_handle(&env).await;
+        let store = store_handle(&env).await;
         let hash = bcrypt::hash(PASSWORD, self.mode.bcrypt_cost).unwrap();
-        self.seed(&store, 0, 10, &hash).await;
-        let (service, startup) = self.start_service(dir, &env).await;
+        seed(&store, 0, 10, &hash).await;
+        let log = self.out.join(format!("service-{}.log", self.store));
+        let (service, startup) = start_service(dir.path(), &env, &log).await;
         let base = service.base.clone();
         let get_url = format!("{base}/org/get?organization_name=Bench%20Org%203");
         let mut figures = serde_json::Map::new();
@@ -704,7 +423,7 @@ impl Bench {
         let few = figures["get_c32"]["api"]["p99_ms"]
             .as_f64()
             .unwrap_or(f64::NAN);
-        self.seed(&store, 10, many_orgs, &hash).await;
+        seed(&store, 10, many_orgs, &hash).await;
         let many = self.oha(32, &get_url, None);
         figures.insert("get_many_orgs".into(), json!({ "organizations": many_orgs, "p99_ms": round(many.p99_ms), "p99_ms_with_10": few, "ratio": round(many.p99_ms / few) }));
 
@@ -716,153 +435,4 @@ impl Bench {
         drop(service);
         json!({ "store": self.store, "figures": figures, "targets": targets(self.store, &figures) })
     }
-}
-
-/// The targets we hold ourselves to, with pass/fail.
-fn targets(store: &str, f: &serde_json::Map<String, Value>) -> Value {
-    let figures = Value::Object(f.clone());
-    let num = |path: &[&str]| {
-        path.iter()
-            .try_fold(&figures, |v, k| v.get(*k))
-            .and_then(Value::as_f64)
-            .unwrap_or(f64::NAN)
-    };
-    let mut rows = vec![
-        (
-            "GET /org/get at 32 connections ≥ 0.8 × direct lookups",
-            num(&["get_c32", "ratio"]),
-            0.8,
-            true,
-        ),
-        (
-            "GET /org/get at 64 connections ≥ 0.8 × direct lookups",
-            num(&["get_c64", "ratio"]),
-            0.8,
-            true,
-        ),
-        (
-            "logins ≥ 0.9 × bcrypt ceiling (cores ÷ one verify)",
-            num(&["login", "ratio"]),
-            0.9,
-            true,
-        ),
-        (
-            "GET p99 while logins saturate ≤ 25 ms",
-            num(&["get_while_logins_saturate", "get", "p99_ms"]),
-            25.0,
-            false,
-        ),
-        ("peak RSS ≤ 64 MiB", num(&["peak_rss_mib"]), 64.0, false),
-        (
-            "GET p99 with many organizations ≤ 1.25 × with 10",
-            num(&["get_many_orgs", "ratio"]),
-            1.25,
-            false,
-        ),
-    ];
-    if store == "mongodb" {
-        rows.push((
-            "rename of the large tenant ≤ 2 × the empty one",
-            num(&["rename", "ratio"]),
-            2.0,
-            false,
-        ));
-    }
-    if store == "embedded" {
-        rows.push((
-            "first healthy response ≤ 200 ms",
-            num(&["first_healthy_ms"]),
-            200.0,
-            false,
-        ));
-    }
-    Value::Array(
-        rows.into_iter()
-            .map(|(name, value, limit, at_least)| {
-                let pass = if at_least {
-                    value >= limit
-                } else {
-                    value <= limit
-                };
-                json!({ "target": name, "value": round(value), "limit": limit, "pass": pass })
-            })
-            .collect(),
-    )
-}
-
-fn markdown(report: &Value) -> String {
-    let m = &report["machine"];
-    let mut s = format!(
-        "### Benchmark ({} mode)\n\nMachine: {} cores, {} ({} GiB), bcrypt cost {}. Every figure is from one run; ceilings were measured in the same run.\n\n",
-        report["mode"].as_str().unwrap_or("?"),
-        m["cores"], m["cpu"].as_str().unwrap_or("unknown CPU"), m["memory_gib"], report["bcrypt_cost"]
-    );
-    for store in report["stores"].as_array().into_iter().flatten() {
-        let f = &store["figures"];
-        s += &format!(
-            "#### {} store\n\n| figure | measured | ceiling | ratio |\n|---|---|---|---|\n",
-            store["store"].as_str().unwrap_or("?")
-        );
-        for c in ["32", "64"] {
-            let g = &f[format!("get_c{c}")];
-            s += &format!("| GET /org/get, {c} connections: req/s (p50 / p99 ms) | {} ({} / {}) | {} ({} / {}) | {} |\n",
-                g["api"]["ok_rps"], g["api"]["p50_ms"], g["api"]["p99_ms"], g["ceiling"]["rps"], g["ceiling"]["p50_ms"], g["ceiling"]["p99_ms"], g["ratio"]);
-        }
-        s += &format!(
-            "| HTTP floor: GET /health/live, 32 connections: req/s (p50 / p99 ms) | {} ({} / {}) | | |\n",
-            f["http_floor_c32"]["ok_rps"], f["http_floor_c32"]["p50_ms"], f["http_floor_c32"]["p99_ms"]
-        );
-        s += &format!(
-            "| logins/s (bcrypt verify {} ms) | {} | {} | {} |\n",
-            f["login"]["bcrypt_verify_ms"],
-            f["login"]["api"]["ok_rps"],
-            f["login"]["ceiling_rps"],
-            f["login"]["ratio"]
-        );
-        s += &format!(
-            "| GET p99 ms while logins saturate | {} | | |\n",
-            f["get_while_logins_saturate"]["get"]["p99_ms"]
-        );
-        s += &format!(
-            "| creates/s (bcrypt hash {} ms) | {} | {} | {} |\n",
-            f["create"]["bcrypt_hash_ms"],
-            f["create"]["rps"],
-            f["create"]["ceiling_rps"],
-            f["create"]["ratio"]
-        );
-        s += &format!(
-            "| store rename ms: empty tenant / {} documents | {} / {} | | {} |\n",
-            f["rename"]["large_documents"],
-            f["rename"]["empty_ms"],
-            f["rename"]["large_ms"],
-            f["rename"]["ratio"]
-        );
-        s += &format!(
-            "| GET p99 ms: 10 / {} organizations | {} / {} | | {} |\n",
-            f["get_many_orgs"]["organizations"],
-            f["get_many_orgs"]["p99_ms_with_10"],
-            f["get_many_orgs"]["p99_ms"],
-            f["get_many_orgs"]["ratio"]
-        );
-        s += &format!(
-            "| peak RSS MiB | {} | | |\n| first healthy response ms | {} | | |\n\n",
-            f["peak_rss_mib"], f["first_healthy_ms"]
-        );
-        s += "| target | value | limit | |\n|---|---|---|---|\n";
-        for t in store["targets"].as_array().into_iter().flatten() {
-            s += &format!(
-                "| {} | {} | {} | {} |\n",
-                t["target"].as_str().unwrap_or("?"),
-                t["value"],
-                t["limit"],
-                if t["pass"] == true {
-                    "pass"
-                } else {
-                    "**miss**"
-                }
-            );
-        }
-        s += "\n";
-    }
-    s
 }

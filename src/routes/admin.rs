@@ -8,11 +8,11 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::orgs::field;
-use crate::auth::{refresh, AuthAdmin, Client};
-use crate::domain::{Admin, Email, LoginPassword, Organization, Password};
+use super::forms::{LoginForm, PasswordChangeForm};
+use crate::auth::refresh;
+use crate::domain::{Admin, LoginPassword, Organization};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
-use crate::extract::ValidJson;
+use crate::extract::{AuthAdmin, Client, ValidJson};
 use crate::state::AppState;
 use crate::storage::{RefreshSpend, RefreshToken};
 
@@ -147,16 +147,7 @@ pub async fn login_admin(
     client: Client,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let mut errors = Vec::new();
-    let email = field(&mut errors, &["body", "email"], Email::parse(&body.email));
-    let password = field(
-        &mut errors,
-        &["body", "password"],
-        LoginPassword::parse(&body.password),
-    );
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Validation(errors));
-    };
+    let LoginForm { email, password } = body.try_into()?;
     state
         .throttle
         .attempt(state.store.as_ref(), email.as_str(), client.0)
@@ -323,20 +314,7 @@ pub async fn change_password(
     auth: AuthAdmin,
     ValidJson(body): ValidJson<ChangePasswordRequest>,
 ) -> Result<Response, ApiError> {
-    let mut errors = Vec::new();
-    let current = field(
-        &mut errors,
-        &["body", "current_password"],
-        LoginPassword::parse(&body.current_password),
-    );
-    let new = field(
-        &mut errors,
-        &["body", "new_password"],
-        Password::parse(&body.new_password),
-    );
-    let (Some(current), Some(new)) = (current, new) else {
-        return Err(ApiError::Validation(errors));
-    };
+    let PasswordChangeForm { current, new } = body.try_into()?;
     auth.reauthenticate(&state, None, &current).await?;
     let hash = state.hasher.hash(&new).await.map_err(ApiError::Internal)?;
     let version = state

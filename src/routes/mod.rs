@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod demo;
 pub mod docs;
+mod forms;
 pub mod health;
 pub mod orgs;
 

@@ -7,11 +7,11 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::forms::{NewOrgForm, RenameForm};
 use super::OrgResponse;
-use crate::auth::AuthAdmin;
-use crate::domain::{new_id, Email, Invalid, LoginPassword, NewOrganization, OrgName, Password};
-use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
-use crate::extract::{ValidJson, ValidQuery};
+use crate::domain::{new_id, NewOrganization, OrgName};
+use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
+use crate::extract::{AuthAdmin, ValidJson, ValidQuery};
 use crate::state::AppState;
 use crate::storage::StoreError;
 
@@ -63,21 +63,6 @@ pub struct DeleteOrgRequest {
     pub organization_name: String,
 }
 
-/// Collects the result of parsing one field into `errors`.
-pub(crate) fn field<T>(
-    errors: &mut Vec<FieldError>,
-    loc: &[&str],
-    r: Result<T, Invalid>,
-) -> Option<T> {
-    match r {
-        Ok(v) => Some(v),
-        Err(e) => {
-            errors.push(FieldError::new(loc, e.kind, e.message));
-            None
-        }
-    }
-}
-
 /// Create an organization and its admin.
 ///
 /// Creates the organization, its admin account and its tenant collection `org_<slug>`, all or
@@ -100,21 +85,11 @@ pub async fn create_org(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<CreateOrgRequest>,
 ) -> Result<(StatusCode, Json<OrgResponse>), ApiError> {
-    let mut errors = Vec::new();
-    let name = field(
-        &mut errors,
-        &["body", "organization_name"],
-        OrgName::parse(&body.organization_name),
-    );
-    let email = field(&mut errors, &["body", "email"], Email::parse(&body.email));
-    let password = field(
-        &mut errors,
-        &["body", "password"],
-        Password::parse(&body.password),
-    );
-    let (Some(name), Some(email), Some(password)) = (name, email, password) else {
-        return Err(ApiError::Validation(errors));
-    };
+    let NewOrgForm {
+        name,
+        email,
+        password,
+    } = body.try_into()?;
     // Refuse a taken name before spending a bcrypt hash on it; the store's unique claim below
     // is what actually guarantees uniqueness under concurrency.
     if state
@@ -199,21 +174,11 @@ pub async fn update_org(
     auth: AuthAdmin,
     ValidJson(body): ValidJson<UpdateOrgRequest>,
 ) -> Result<Json<OrgResponse>, ApiError> {
-    let mut errors = Vec::new();
-    let name = field(
-        &mut errors,
-        &["body", "organization_name"],
-        OrgName::parse(&body.organization_name),
-    );
-    let email = field(&mut errors, &["body", "email"], Email::parse(&body.email));
-    let password = field(
-        &mut errors,
-        &["body", "password"],
-        LoginPassword::parse(&body.password),
-    );
-    let (Some(name), Some(email), Some(password)) = (name, email, password) else {
-        return Err(ApiError::Validation(errors));
-    };
+    let RenameForm {
+        name,
+        email,
+        password,
+    } = body.try_into()?;
     auth.reauthenticate(&state, Some(&email), &password).await?;
     let org = state
         .store

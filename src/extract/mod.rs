@@ -3,6 +3,11 @@
 //! axum's own `Json` and `Query` answer bad input with plain-text bodies; these answer with
 //! [`ApiError`]: 415 for a wrong content type, 413 for an oversized body, and a FastAPI-shaped
 //! 422 naming the field for malformed JSON, a missing field or a value of the wrong type.
+//! [`AuthAdmin`] (in `auth.rs`) is the guard of the endpoints that need a token.
+
+mod auth;
+
+pub use auth::{AuthAdmin, Client};
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;

@@ -1,0 +1,154 @@
+//! The load benchmark's targets and its Markdown report.
+
+use serde_json::{json, Value};
+
+use crate::common::round;
+
+/// The targets we hold ourselves to, with pass/fail.
+pub fn targets(store: &str, f: &serde_json::Map<String, Value>) -> Value {
+    let figures = Value::Object(f.clone());
+    let num = |path: &[&str]| {
+        path.iter()
+            .try_fold(&figures, |v, k| v.get(*k))
+            .and_then(Value::as_f64)
+            .unwrap_or(f64::NAN)
+    };
+    let mut rows = vec![
+        (
+            "GET /org/get at 32 connections ≥ 0.8 × direct lookups",
+            num(&["get_c32", "ratio"]),
+            0.8,
+            true,
+        ),
+        (
+            "GET /org/get at 64 connections ≥ 0.8 × direct lookups",
+            num(&["get_c64", "ratio"]),
+            0.8,
+            true,
+        ),
+        (
+            "logins ≥ 0.9 × bcrypt ceiling (cores ÷ one verify)",
+            num(&["login", "ratio"]),
+            0.9,
+            true,
+        ),
+        (
+            "GET p99 while logins saturate ≤ 25 ms",
+            num(&["get_while_logins_saturate", "get", "p99_ms"]),
+            25.0,
+            false,
+        ),
+        ("peak RSS ≤ 64 MiB", num(&["peak_rss_mib"]), 64.0, false),
+        (
+            "GET p99 with many organizations ≤ 1.25 × with 10",
+            num(&["get_many_orgs", "ratio"]),
+            1.25,
+            false,
+        ),
+    ];
+    if store == "mongodb" {
+        rows.push((
+            "rename of the large tenant ≤ 2 × the empty one",
+            num(&["rename", "ratio"]),
+            2.0,
+            false,
+        ));
+    }
+    if store == "embedded" {
+        rows.push((
+            "first healthy response ≤ 200 ms",
+            num(&["first_healthy_ms"]),
+            200.0,
+            false,
+        ));
+    }
+    Value::Array(
+        rows.into_iter()
+            .map(|(name, value, limit, at_least)| {
+                let pass = if at_least {
+                    value >= limit
+                } else {
+                    value <= limit
+                };
+                json!({ "target": name, "value": round(value), "limit": limit, "pass": pass })
+            })
+            .collect(),
+    )
+}
+
+pub fn markdown(report: &Value) -> String {
+    let m = &report["machine"];
+    let mut s = format!(
+        "### Benchmark ({} mode)\n\nMachine: {} cores, {} ({} GiB), bcrypt cost {}. Every figure is from one run; ceilings were measured in the same run.\n\n",
+        report["mode"].as_str().unwrap_or("?"),
+        m["cores"], m["cpu"].as_str().unwrap_or("unknown CPU"), m["memory_gib"], report["bcrypt_cost"]
+    );
+    for store in report["stores"].as_array().into_iter().flatten() {
+        let f = &store["figures"];
+        s += &format!(
+            "#### {} store\n\n| figure | measured | ceiling | ratio |\n|---|---|---|---|\n",
+            store["store"].as_str().unwrap_or("?")
+        );
+        for c in ["32", "64"] {
+            let g = &f[format!("get_c{c}")];
+            s += &format!("| GET /org/get, {c} connections: req/s (p50 / p99 ms) | {} ({} / {}) | {} ({} / {}) | {} |\n",
+                g["api"]["ok_rps"], g["api"]["p50_ms"], g["api"]["p99_ms"], g["ceiling"]["rps"], g["ceiling"]["p50_ms"], g["ceiling"]["p99_ms"], g["ratio"]);
+        }
+        s += &format!(
+            "| HTTP floor: GET /health/live, 32 connections: req/s (p50 / p99 ms) | {} ({} / {}) | | |\n",
+            f["http_floor_c32"]["ok_rps"], f["http_floor_c32"]["p50_ms"], f["http_floor_c32"]["p99_ms"]
+        );
+        s += &format!(
+            "| logins/s (bcrypt verify {} ms) | {} | {} | {} |\n",
+            f["login"]["bcrypt_verify_ms"],
+            f["login"]["api"]["ok_rps"],
+            f["login"]["ceiling_rps"],
+            f["login"]["ratio"]
+        );
+        s += &format!(
+            "| GET p99 ms while logins saturate | {} | | |\n",
+            f["get_while_logins_saturate"]["get"]["p99_ms"]
+        );
+        s += &format!(
+            "| creates/s (bcrypt hash {} ms) | {} | {} | {} |\n",
+            f["create"]["bcrypt_hash_ms"],
+            f["create"]["rps"],
+            f["create"]["ceiling_rps"],
+            f["create"]["ratio"]
+        );
+        s += &format!(
+            "| store rename ms: empty tenant / {} documents | {} / {} | | {} |\n",
+            f["rename"]["large_documents"],
+            f["rename"]["empty_ms"],
+            f["rename"]["large_ms"],
+            f["rename"]["ratio"]
+        );
+        s += &format!(
+            "| GET p99 ms: 10 / {} organizations | {} / {} | | {} |\n",
+            f["get_many_orgs"]["organizations"],
+            f["get_many_orgs"]["p99_ms_with_10"],
+            f["get_many_orgs"]["p99_ms"],
+            f["get_many_orgs"]["ratio"]
+        );
+        s += &format!(
+            "| peak RSS MiB | {} | | |\n| first healthy response ms | {} | | |\n\n",
+            f["peak_rss_mib"], f["first_healthy_ms"]
+        );
+        s += "| target | value | limit | |\n|---|---|---|---|\n";
+        for t in store["targets"].as_array().into_iter().flatten() {
+            s += &format!(
+                "| {} | {} | {} | {} |\n",
+                t["target"].as_str().unwrap_or("?"),
+                t["value"],
+                t["limit"],
+                if t["pass"] == true {
+                    "pass"
+                } else {
+                    "**miss**"
+                }
+            );
+        }
+        s += "\n";
+    }
+    s
+}

@@ -1,0 +1,219 @@
+//! Request bodies parsed into domain values, once, by `TryFrom`: a handler gets every field
+//! parsed, or one 422 that names every field that failed (not only the first).
+
+use super::admin::{ChangePasswordRequest, LoginRequest};
+use super::orgs::{CreateOrgRequest, UpdateOrgRequest};
+use crate::domain::{Email, Invalid, LoginPassword, OrgName, Password};
+use crate::error::{ApiError, FieldError};
+
+/// Collects the failures of a body's fields.
+struct Fields(Vec<FieldError>);
+
+impl Fields {
+    fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// The parsed value of body field `name`, or `None` with its failure recorded.
+    fn take<T>(&mut self, name: &str, parsed: Result<T, Invalid>) -> Option<T> {
+        parsed
+            .map_err(|e| self.0.push(FieldError::new(&["body", name], e.kind, e.message)))
+            .ok()
+    }
+
+    /// The form, if every field parsed; otherwise the 422 naming each failure.
+    fn finish<T>(self, form: Option<T>) -> Result<T, ApiError> {
+        match form {
+            Some(form) if self.0.is_empty() => Ok(form),
+            _ => Err(ApiError::Validation(self.0)),
+        }
+    }
+}
+
+/// `POST /org/create`, parsed.
+#[derive(Debug)]
+pub struct NewOrgForm {
+    pub name: OrgName,
+    pub email: Email,
+    pub password: Password,
+}
+
+impl TryFrom<CreateOrgRequest> for NewOrgForm {
+    type Error = ApiError;
+
+    fn try_from(body: CreateOrgRequest) -> Result<Self, ApiError> {
+        let mut fields = Fields::new();
+        let name = fields.take("organization_name", OrgName::parse(&body.organization_name));
+        let email = fields.take("email", Email::parse(&body.email));
+        let password = fields.take("password", Password::parse(&body.password));
+        let form = (|| {
+            Some(Self {
+                name: name?,
+                email: email?,
+                password: password?,
+            })
+        })();
+        fields.finish(form)
+    }
+}
+
+/// `PUT /org/update`, parsed: the new name and the caller's credentials.
+#[derive(Debug)]
+pub struct RenameForm {
+    pub name: OrgName,
+    pub email: Email,
+    pub password: LoginPassword,
+}
+
+impl TryFrom<UpdateOrgRequest> for RenameForm {
+    type Error = ApiError;
+
+    fn try_from(body: UpdateOrgRequest) -> Result<Self, ApiError> {
+        let mut fields = Fields::new();
+        let name = fields.take("organization_name", OrgName::parse(&body.organization_name));
+        let email = fields.take("email", Email::parse(&body.email));
+        let password = fields.take("password", LoginPassword::parse(&body.password));
+        let form = (|| {
+            Some(Self {
+                name: name?,
+                email: email?,
+                password: password?,
+            })
+        })();
+        fields.finish(form)
+    }
+}
+
+/// `POST /admin/login`, parsed.
+#[derive(Debug)]
+pub struct LoginForm {
+    pub email: Email,
+    pub password: LoginPassword,
+}
+
+impl TryFrom<LoginRequest> for LoginForm {
+    type Error = ApiError;
+
+    fn try_from(body: LoginRequest) -> Result<Self, ApiError> {
+        let mut fields = Fields::new();
+        let email = fields.take("email", Email::parse(&body.email));
+        let password = fields.take("password", LoginPassword::parse(&body.password));
+        let form = (|| {
+            Some(Self {
+                email: email?,
+                password: password?,
+            })
+        })();
+        fields.finish(form)
+    }
+}
+
+/// `PUT /admin/password`, parsed.
+#[derive(Debug)]
+pub struct PasswordChangeForm {
+    pub current: LoginPassword,
+    pub new: Password,
+}
+
+impl TryFrom<ChangePasswordRequest> for PasswordChangeForm {
+    type Error = ApiError;
+
+    fn try_from(body: ChangePasswordRequest) -> Result<Self, ApiError> {
+        let mut fields = Fields::new();
+        let current = fields.take("current_password", LoginPassword::parse(&body.current_password));
+        let new = fields.take("new_password", Password::parse(&body.new_password));
+        let form = (|| {
+            Some(Self {
+                current: current?,
+                new: new?,
+            })
+        })();
+        fields.finish(form)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `loc` of every field a 422 names, in order.
+    fn failed_fields(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::Validation(errors) => errors
+                .iter()
+                .map(|f| {
+                    assert_eq!(f.loc[0], "body");
+                    f.loc[1].as_str().unwrap().to_owned()
+                })
+                .collect(),
+            other => panic!("not a 422: {other:?}"),
+        }
+    }
+
+    fn create(name: &str, email: &str, password: &str) -> Result<NewOrgForm, ApiError> {
+        NewOrgForm::try_from(CreateOrgRequest {
+            organization_name: name.into(),
+            email: email.into(),
+            password: password.into(),
+        })
+    }
+
+    #[test]
+    fn a_valid_create_parses_every_field() {
+        let form = create("Acme Corp", "Admin@Acme.com", "SecurePass123!").unwrap();
+        assert_eq!(form.name.slug(), "acme_corp");
+        assert_eq!(form.email.as_str(), "admin@acme.com");
+    }
+
+    #[test]
+    fn every_bad_field_is_named_once() {
+        let all = create("", "nope", "short").unwrap_err();
+        assert_eq!(failed_fields(all), ["organization_name", "email", "password"]);
+        let one = create("Acme", "a@acme.com", "short").unwrap_err();
+        assert_eq!(failed_fields(one), ["password"]);
+        let first = create("\u{0}", "a@acme.com", "SecurePass123!").unwrap_err();
+        assert_eq!(failed_fields(first), ["organization_name"]);
+    }
+
+    #[test]
+    fn a_rename_takes_any_current_password_but_not_a_bad_name() {
+        let rename = |name: &str, password: &str| {
+            RenameForm::try_from(UpdateOrgRequest {
+                organization_name: name.into(),
+                email: "a@acme.com".into(),
+                password: password.into(),
+            })
+        };
+        assert!(rename("New Name", "x").is_ok(), "a short current password is not judged");
+        assert_eq!(failed_fields(rename("", "").unwrap_err()), ["organization_name", "password"]);
+        let bad_email = RenameForm::try_from(UpdateOrgRequest {
+            organization_name: "Ok".into(),
+            email: "nope".into(),
+            password: "x".into(),
+        });
+        assert_eq!(failed_fields(bad_email.unwrap_err()), ["email"]);
+    }
+
+    #[test]
+    fn logins_and_password_changes_name_their_fields() {
+        let login = |email: &str, password: &str| {
+            LoginForm::try_from(LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+        };
+        assert_eq!(login("A@Acme.com", "x").unwrap().email.as_str(), "a@acme.com");
+        assert_eq!(failed_fields(login("nope", "").unwrap_err()), ["email", "password"]);
+        assert_eq!(failed_fields(login("a@acme.com", "").unwrap_err()), ["password"]);
+
+        let change = |current: &str, new: &str| {
+            PasswordChangeForm::try_from(ChangePasswordRequest {
+                current_password: current.into(),
+                new_password: new.into(),
+            })
+        };
+        assert!(change("old", "NewSecurePass456!").is_ok());
+        assert_eq!(failed_fields(change("", "short").unwrap_err()), ["current_password", "new_password"]);
+        assert_eq!(failed_fields(change("old", "short").unwrap_err()), ["new_password"]);
+    }
+}
