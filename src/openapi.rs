@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document: document-level metadata and the bearer scheme. Paths and schemas
-//! are collected from the handlers by `utoipa_axum::routes!` in [`crate::startup::router`].
+//! are collected from the handlers by `utoipa_axum::routes!` in [`crate::router::router`].
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};

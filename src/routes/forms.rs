@@ -17,7 +17,10 @@ impl Fields {
     /// The parsed value of body field `name`, or `None` with its failure recorded.
     fn take<T>(&mut self, name: &str, parsed: Result<T, Invalid>) -> Option<T> {
         parsed
-            .map_err(|e| self.0.push(FieldError::new(&["body", name], e.kind, e.message)))
+            .map_err(|e| {
+                self.0
+                    .push(FieldError::new(&["body", name], e.kind, e.message))
+            })
             .ok()
     }
 
@@ -120,7 +123,10 @@ impl TryFrom<ChangePasswordRequest> for PasswordChangeForm {
 
     fn try_from(body: ChangePasswordRequest) -> Result<Self, ApiError> {
         let mut fields = Fields::new();
-        let current = fields.take("current_password", LoginPassword::parse(&body.current_password));
+        let current = fields.take(
+            "current_password",
+            LoginPassword::parse(&body.current_password),
+        );
         let new = fields.take("new_password", Password::parse(&body.new_password));
         let form = (|| {
             Some(Self {
@@ -168,7 +174,10 @@ mod tests {
     #[test]
     fn every_bad_field_is_named_once() {
         let all = create("", "nope", "short").unwrap_err();
-        assert_eq!(failed_fields(all), ["organization_name", "email", "password"]);
+        assert_eq!(
+            failed_fields(all),
+            ["organization_name", "email", "password"]
+        );
         let one = create("Acme", "a@acme.com", "short").unwrap_err();
         assert_eq!(failed_fields(one), ["password"]);
         let first = create("\u{0}", "a@acme.com", "SecurePass123!").unwrap_err();
@@ -184,8 +193,14 @@ mod tests {
                 password: password.into(),
             })
         };
-        assert!(rename("New Name", "x").is_ok(), "a short current password is not judged");
-        assert_eq!(failed_fields(rename("", "").unwrap_err()), ["organization_name", "password"]);
+        assert!(
+            rename("New Name", "x").is_ok(),
+            "a short current password is not judged"
+        );
+        assert_eq!(
+            failed_fields(rename("", "").unwrap_err()),
+            ["organization_name", "password"]
+        );
         let bad_email = RenameForm::try_from(UpdateOrgRequest {
             organization_name: "Ok".into(),
             email: "nope".into(),
@@ -202,9 +217,18 @@ mod tests {
                 password: password.into(),
             })
         };
-        assert_eq!(login("A@Acme.com", "x").unwrap().email.as_str(), "a@acme.com");
-        assert_eq!(failed_fields(login("nope", "").unwrap_err()), ["email", "password"]);
-        assert_eq!(failed_fields(login("a@acme.com", "").unwrap_err()), ["password"]);
+        assert_eq!(
+            login("A@Acme.com", "x").unwrap().email.as_str(),
+            "a@acme.com"
+        );
+        assert_eq!(
+            failed_fields(login("nope", "").unwrap_err()),
+            ["email", "password"]
+        );
+        assert_eq!(
+            failed_fields(login("a@acme.com", "").unwrap_err()),
+            ["password"]
+        );
 
         let change = |current: &str, new: &str| {
             PasswordChangeForm::try_from(ChangePasswordRequest {
@@ -213,7 +237,13 @@ mod tests {
             })
         };
         assert!(change("old", "NewSecurePass456!").is_ok());
-        assert_eq!(failed_fields(change("", "short").unwrap_err()), ["current_password", "new_password"]);
-        assert_eq!(failed_fields(change("old", "short").unwrap_err()), ["new_password"]);
+        assert_eq!(
+            failed_fields(change("", "short").unwrap_err()),
+            ["current_password", "new_password"]
+        );
+        assert_eq!(
+            failed_fields(change("old", "short").unwrap_err()),
+            ["new_password"]
+        );
     }
 }

@@ -133,3 +133,84 @@ both_stores! {
         app.assert_consistent(2).await;
     }
 }
+
+/// Shared layout: documents that an insert racing a delete lands after the purge are taken back
+/// by the insert itself (it answers `Gone`), or, if that process died, swept by the reconciler
+/// once the deletion's tombstone is past the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(mongodb_leg),
+    ignore = "MongoDB leg off: set TEST_MONGODB_URL (README: Testing)"
+)]
+async fn documents_of_a_deleted_shared_tenant_do_not_survive() {
+    use org_service::storage::StoreError;
+    let app = spawn_app(Backend::mongo_shared()).await;
+    app.given_org("Racing Corp", "r@racing.example").await;
+    app.given_org("Calm Corp", "c@calm.example").await;
+    let org = app
+        .store
+        .organization_by_slug("racing_corp")
+        .await
+        .unwrap()
+        .unwrap();
+    let calm = app
+        .store
+        .organization_by_slug("calm_corp")
+        .await
+        .unwrap()
+        .unwrap();
+    app.store
+        .insert_tenant_documents(&calm, vec![json!({"keep": true})])
+        .await
+        .unwrap();
+    let token = app.token("r@racing.example", PASSWORD).await;
+    assert_eq!(
+        app.delete_org(Some(&token), "Racing Corp").await.status(),
+        204
+    );
+
+    // A late insert through the store notices and takes its documents back.
+    let late = app
+        .store
+        .insert_tenant_documents(&org, vec![json!({"late": 1}), json!({"late": 2})])
+        .await;
+    assert!(matches!(late, Err(StoreError::Gone)), "{late:?}");
+    app.assert_consistent(1).await;
+
+    // One whose process died before that check: written behind the store's back.
+    let client = mongodb::Client::with_uri_str(mongo_url()).await.unwrap();
+    let shared = client
+        .database(&app.location.env["MASTER_DB_NAME"])
+        .collection::<mongodb::bson::Document>("tenant_documents");
+    shared
+        .insert_one(mongodb::bson::doc! { "organization_id": &org.id, "document": { "late": 3 } })
+        .await
+        .unwrap();
+    let problems = app.store.consistency_problems().await.unwrap();
+    assert_eq!(
+        problems,
+        [format!("documents of vanished organization {}", org.id)]
+    );
+    let report = app
+        .store
+        .reconcile(std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        report.repaired.contains(&format!(
+            "deleted 1 documents of deleted organization {}",
+            org.id
+        )),
+        "{report:?}"
+    );
+    app.assert_consistent(1).await;
+    assert_eq!(
+        shared
+            .count_documents(mongodb::bson::doc! {})
+            .await
+            .unwrap(),
+        1,
+        "the other tenant's document stays"
+    );
+    assert_eq!(app.store.count_tenant_documents(&calm).await.unwrap(), 1);
+}

@@ -9,6 +9,10 @@ use super::codec::bson_time;
 use super::{MongoStore, STATE_CREATING};
 use crate::storage::StoreError;
 
+/// Prefix of a deleted organization's tombstone, `deleted:<id>`: it carries the id as `tenant`,
+/// not `organization_id`, so the organization's purge does not take it with its reservations.
+pub(super) const DELETED_PREFIX: &str = "deleted:";
+
 impl MongoStore {
     /// Inserts a reservation; `Ok(false)` when the value is already reserved.
     pub(super) async fn claim(

@@ -12,7 +12,7 @@ use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 
-use super::claims::{reservation_keys, Outcome};
+use super::claims::{reservation_keys, Outcome, DELETED_PREFIX};
 use super::codec::bson_time;
 use super::layout::TENANT_DOCUMENTS;
 use super::tenant::owned_collections;
@@ -104,6 +104,7 @@ impl Maintenance for MongoStore {
         self.finish_deletes(&mut report).await?;
         self.settle_creates(cutoff, &mut report).await?;
         self.finish_renames(cutoff, &mut report).await?;
+        self.sweep_deleted_tenants(cutoff, &mut report).await?;
         let orgs = self.all("find", &self.orgs(), doc! {}).await?;
         self.release_unused_reservations(&orgs, cutoff, &mut report)
             .await?;
@@ -176,6 +177,9 @@ impl Maintenance for MongoStore {
         }
         for res in &reservations {
             let key = res.get_str("_id").unwrap_or("?");
+            if key.starts_with(DELETED_PREFIX) {
+                continue; // a tombstone, swept once past the grace period
+            }
             let owner = res.get_str("organization_id").unwrap_or("?");
             let used = orgs.iter().any(|o| {
                 o.get_str("_id").ok() == Some(owner) && reservation_keys(o).iter().any(|k| k == key)
@@ -192,8 +196,10 @@ impl Maintenance for MongoStore {
                 problems.push(format!("orphan collection {collection}"));
             }
         }
+        // A scan of every document on FerretDB (MongoDB answers from the index): an audit, so
+        // it gets the bound of a scan, not of a point operation.
         let owners = self
-            .run(
+            .run_scan(
                 "list document owners",
                 self.tenant_documents().distinct("organization_id", doc! {}),
             )
@@ -330,6 +336,9 @@ impl MongoStore {
             .await?;
         for res in stale {
             let key = res.get_str("_id").unwrap_or_default();
+            if key.starts_with(DELETED_PREFIX) {
+                continue; // `sweep_deleted_tenants` owns tombstones
+            }
             let owner = res.get_str("organization_id").unwrap_or_default();
             let used = orgs.iter().any(|o| {
                 o.get_str("_id").ok() == Some(owner) && reservation_keys(o).iter().any(|k| k == key)
@@ -391,50 +400,46 @@ impl MongoStore {
                     .push(format!("dropped orphan collection {collection}"));
             }
         }
-        self.remove_orphan_documents(org_ids, report).await
+        Ok(())
     }
 
-    /// Shared-layout documents whose organization is gone (an insert that raced a delete).
-    /// Each candidate is looked up again before its documents go: an organization created
-    /// after `org_ids` was read has a new id, and is found.
-    async fn remove_orphan_documents(
+    /// Documents of deleted organizations that an insert racing the delete landed after its
+    /// purge: once a tombstone is older than the grace period (no insert runs that long), its
+    /// tenant's documents are deleted once more and the tombstone goes. Costs one indexed
+    /// delete per recent deletion, however many documents the other tenants hold.
+    async fn sweep_deleted_tenants(
         &self,
-        org_ids: &[&str],
+        cutoff: BsonDateTime,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
-        let owners = self
-            .run(
-                "list document owners",
-                self.tenant_documents().distinct(
-                    "organization_id",
-                    doc! { "organization_id": { "$nin": org_ids } },
-                ),
+        let tombstones = self
+            .all(
+                "find",
+                &self.reservations(),
+                doc! { "_id": { "$regex": format!("^{DELETED_PREFIX}") }, "created_at": { "$lt": cutoff } },
             )
             .await?;
-        for owner in owners {
-            let Some(owner) = owner.as_str() else {
-                continue;
-            };
-            let exists = self
+        for tombstone in tombstones {
+            let key = tombstone.get_str("_id").unwrap_or_default();
+            let tenant = tombstone.get_str("tenant").unwrap_or_default();
+            let swept = self
                 .run(
-                    "find organization",
-                    self.orgs().find_one(doc! { "_id": owner }),
+                    "sweep deleted tenant",
+                    self.tenant_documents()
+                        .delete_many(doc! { "organization_id": tenant }),
                 )
-                .await?
-                .is_some();
-            if !exists {
-                let removed = self
-                    .run(
-                        "delete orphan documents",
-                        self.tenant_documents()
-                            .delete_many(doc! { "organization_id": owner }),
-                    )
-                    .await?;
+                .await?;
+            if swept.deleted_count > 0 {
                 report.repaired.push(format!(
-                    "deleted {} documents of vanished organization {owner}",
-                    removed.deleted_count
+                    "deleted {} documents of deleted organization {tenant}",
+                    swept.deleted_count
                 ));
             }
+            self.run(
+                "drop tombstone",
+                self.reservations().delete_one(doc! { "_id": key }),
+            )
+            .await?;
         }
         Ok(())
     }

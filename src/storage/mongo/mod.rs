@@ -164,6 +164,20 @@ impl MongoStore {
         }
     }
 
+    /// Like [`MongoStore::run`] with ten store timeouts: for a scan or a bulk write of a
+    /// tenant's data (FerretDB has no metadata count), never for a point operation.
+    pub(super) async fn run_scan<T>(
+        &self,
+        what: &str,
+        fut: impl IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout * 10, fut.into_future()).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(translate(what, &e)),
+            Err(_) => Err(StoreError::Unavailable(format!("{what}: timed out"))),
+        }
+    }
+
     /// Like [`MongoStore::run`], but a server error whose code is in `tolerated` is `Ok(None)`:
     /// the codes stay typed, not written into a message and searched for again.
     pub(super) async fn run_tolerating<T>(

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{doc, Bson, Document};
 
-use super::claims::Outcome;
+use super::claims::{Outcome, DELETED_PREFIX};
 use super::codec::{admin_from_doc, bson_time, org_from_doc};
 use super::tenant::owned_collections;
 use super::{MongoStore, STATE_ACTIVE, STATE_CREATING, STATE_DELETING};
@@ -186,6 +186,22 @@ impl MongoStore {
     /// Removes every trace of an organization. Each step is idempotent.
     pub(super) async fn purge(&self, org: &Document) -> Result<(), StoreError> {
         let id = org.get_str("_id").unwrap_or_default().to_owned();
+        // First a tombstone, which outlives the organization: documents an insert racing
+        // this delete lands after the sweep below are swept by the reconciler once the
+        // tombstone is older than the grace period (see `sweep_deleted_tenants`).
+        match self
+            .run(
+                "record deletion",
+                self.reservations().insert_one(doc! {
+                    "_id": format!("{DELETED_PREFIX}{id}"), "tenant": &id,
+                    "created_at": bson_time(self.clock.now()),
+                }),
+            )
+            .await
+        {
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
         self.run(
             "delete refresh tokens",
             self.refresh().delete_many(doc! { "organization_id": &id }),

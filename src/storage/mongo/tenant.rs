@@ -1,13 +1,11 @@
 //! Tenant data on MongoDB: the tenant collections (`org_<slug>`, in the collection layout) and
 //! the documents, in whichever layout the database records (see `layout.rs`).
 
-use std::future::IntoFuture;
-
 use async_trait::async_trait;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, Document};
 
-use super::codec::{translate, NAMESPACE_EXISTS, NAMESPACE_NOT_FOUND};
+use super::codec::{NAMESPACE_EXISTS, NAMESPACE_NOT_FOUND};
 use super::MongoStore;
 use crate::domain::{is_tenant_collection, Organization, TenantLayout};
 use crate::storage::{StoreError, TenantData};
@@ -89,6 +87,41 @@ pub(super) fn owned_collections(org: &Document) -> Vec<String> {
     names
 }
 
+impl MongoStore {
+    /// After a shared-layout insert: if the organization stopped being active meanwhile (a
+    /// delete raced the insert, and its purge may have run before these documents landed),
+    /// takes them out again and answers `Gone`. A crash before this check is covered by the
+    /// deletion's tombstone.
+    async fn confirm_tenant_alive(
+        &self,
+        org: &Organization,
+        inserted: &[Document],
+    ) -> Result<(), StoreError> {
+        let alive = self
+            .run(
+                "find organization",
+                self.orgs()
+                    .find_one(doc! { "_id": &org.id, "state": super::STATE_ACTIVE }),
+            )
+            .await?
+            .is_some();
+        if alive {
+            return Ok(());
+        }
+        let ids: Vec<Bson> = inserted
+            .iter()
+            .filter_map(|d| d.get("_id").cloned())
+            .collect();
+        self.run_scan(
+            "take back documents",
+            self.tenant_documents()
+                .delete_many(doc! { "_id": { "$in": ids } }),
+        )
+        .await?;
+        Err(StoreError::Gone)
+    }
+}
+
 #[async_trait]
 impl TenantData for MongoStore {
     async fn insert_tenant_documents(
@@ -104,7 +137,8 @@ impl TenantData for MongoStore {
                 Err(e) => Err(StoreError::Backend(format!("document: {e}"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let (collection, docs) = match self.layout()? {
+        let layout = self.layout()?;
+        let (collection, docs) = match layout {
             TenantLayout::Collection => (self.db.collection::<Document>(&org.collection_name), docs),
             TenantLayout::Shared => (
                 self.tenant_documents(),
@@ -115,19 +149,19 @@ impl TenantData for MongoStore {
         };
         let mut inserted = 0;
         for chunk in docs.chunks(10_000) {
-            let result =
-                tokio::time::timeout(self.timeout * 10, collection.insert_many(chunk.to_vec()))
-                    .await
-                    .map_err(|_| StoreError::Unavailable("insert documents: timed out".into()))?
-                    .map_err(|e| translate("insert documents", &e))?;
+            let result = self
+                .run_scan("insert documents", collection.insert_many(chunk.to_vec()))
+                .await?;
             inserted += result.inserted_ids.len() as u64;
+        }
+        if layout == TenantLayout::Shared {
+            self.confirm_tenant_alive(org, &docs).await?;
         }
         Ok(inserted)
     }
 
     async fn count_tenant_documents(&self, org: &Organization) -> Result<u64, StoreError> {
-        // A full count scans the tenant (FerretDB has no metadata count): like a bulk insert it
-        // gets ten store timeouts, not one.
+        // A full count scans the tenant (FerretDB has no metadata count).
         let (collection, filter) = match self.layout()? {
             TenantLayout::Collection => (
                 self.db.collection::<Document>(&org.collection_name),
@@ -135,12 +169,7 @@ impl TenantData for MongoStore {
             ),
             TenantLayout::Shared => (self.tenant_documents(), doc! { "organization_id": &org.id }),
         };
-        tokio::time::timeout(
-            self.timeout * 10,
-            collection.count_documents(filter).into_future(),
-        )
-        .await
-        .map_err(|_| StoreError::Unavailable("count documents: timed out".into()))?
-        .map_err(|e| translate("count documents", &e))
+        self.run_scan("count documents", collection.count_documents(filter))
+            .await
     }
 }
