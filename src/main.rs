@@ -1,7 +1,6 @@
 //! The `org-service` binary: parse the command line, load `.env`, read the configuration, and
 //! serve (default), migrate, or seed the demo data.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -17,21 +16,38 @@ use org_service::storage::{self, Role};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Address to bind (overrides HOST).
-    #[arg(long, global = true)]
+    /// Address to bind.
+    #[arg(long, global = true, env = "HOST")]
     host: Option<String>,
-    /// Port to bind (overrides PORT).
-    #[arg(long, global = true)]
+    /// Port to bind.
+    #[arg(long, global = true, env = "PORT")]
     port: Option<String>,
-    /// MongoDB connection string (overrides MONGODB_URL); without one, the embedded store is used.
-    #[arg(long, global = true)]
+    /// MongoDB connection string; without one, the embedded store is used.
+    #[arg(long, global = true, env = "MONGODB_URL", hide_env_values = true)]
     mongodb_url: Option<String>,
-    /// Embedded store file (overrides DATABASE_PATH).
-    #[arg(long, global = true)]
+    /// Embedded store file.
+    #[arg(long, global = true, env = "DATABASE_PATH")]
     database_path: Option<String>,
-    /// pretty or json (overrides LOG_FORMAT).
-    #[arg(long, global = true)]
+    /// pretty or json.
+    #[arg(long, global = true, env = "LOG_FORMAT")]
     log_format: Option<String>,
+}
+
+impl Cli {
+    /// The value clap resolved for a variable that has a flag (the flag, else the
+    /// environment), `None` for the others, which the configuration reads from the environment.
+    fn setting(&self, var: &str) -> Option<String> {
+        match var {
+            "HOST" => self.host.clone(),
+            "PORT" => self.port.clone(),
+            "MONGODB_URL" => self.mongodb_url.clone(),
+            "DATABASE_PATH" => self.database_path.clone(),
+            "LOG_FORMAT" => self.log_format.clone(),
+            // `seed-demo` is demo mode for one run.
+            "DEMO_MODE" => matches!(self.command, Some(Command::SeedDemo)).then(|| "true".into()),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,37 +70,22 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // A missing .env is normal; a malformed one is worth a warning.
+    // `.env` first: clap reads the flags' variables from the environment it completes. A
+    // missing `.env` is normal; a malformed one is worth a warning.
     if let Err(e) = dotenvy::dotenv() {
         if !e.not_found() {
             eprintln!("warning: ignoring .env: {e}");
         }
     }
-    let overrides: HashMap<&str, Option<String>> = HashMap::from([
-        ("HOST", cli.host.clone()),
-        ("PORT", cli.port.clone()),
-        ("MONGODB_URL", cli.mongodb_url.clone()),
-        ("DATABASE_PATH", cli.database_path.clone()),
-        ("LOG_FORMAT", cli.log_format.clone()),
-        (
-            "DEMO_MODE",
-            matches!(cli.command, Some(Command::SeedDemo)).then(|| "true".to_owned()),
-        ),
-    ]);
-    let config = match Config::from_lookup(|key| {
-        overrides
-            .get(key)
-            .cloned()
-            .flatten()
-            .or_else(|| std::env::var(key).ok())
-    }) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("org-service: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let cli = Cli::parse();
+    let config =
+        match Config::from_lookup(|var| cli.setting(var).or_else(|| std::env::var(var).ok())) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("org-service: {e}");
+                return ExitCode::from(2);
+            }
+        };
     org_service::telemetry::init(config.log_format);
     let log_format = config.log_format;
 

@@ -119,13 +119,39 @@ async fn command_line_help_version_and_config_errors() {
     let bin = env!("CARGO_BIN_EXE_org-service");
     let out = std::process::Command::new(bin)
         .arg("--help")
+        .env("MONGODB_URL", "mongodb://user:hunter2@db.example")
         .output()
         .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for word in ["serve", "migrate", "seed-demo", "--port", "--mongodb-url"] {
+    for word in [
+        "serve",
+        "migrate",
+        "seed-demo",
+        "--port",
+        "--mongodb-url",
+        "[env: PORT",
+        "[env: MONGODB_URL]",
+    ] {
         assert!(help.contains(word), "--help lacks {word}: {help}");
     }
+    assert!(
+        !help.contains("hunter2"),
+        "--help shows the connection string: {help}"
+    );
+    let out = std::process::Command::new(bin)
+        .args(["migrate", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--tenant-layout"), "{help}");
+    // A variable is read by clap for its flag: a bad one is refused naming the variable.
+    let out = std::process::Command::new(bin)
+        .env("PORT", "eighty")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PORT"));
     let out = std::process::Command::new(bin)
         .arg("--version")
         .output()
