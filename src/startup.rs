@@ -30,7 +30,7 @@ pub struct App {
 }
 
 impl App {
-    /// Connects the store, runs migrations and the start-up reconciliation, binds the port.
+    /// Connects the store, runs migrations, seeds the demo data in demo mode, binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::metrics::handle();
         let failpoints = config.failpoints.clone();
@@ -54,14 +54,6 @@ impl App {
         };
 
         let config = &state.config;
-        match state.store.reconcile(config.reconcile_grace).await {
-            Ok(report) => {
-                for line in report.repaired {
-                    tracing::warn!(repair = %line, "reconciler repaired an interrupted operation");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "start-up reconciliation failed; will retry"),
-        }
         if config.demo_mode {
             let seeded = crate::demo::seed(&state)
                 .await
@@ -132,11 +124,15 @@ impl App {
     }
 }
 
-/// Re-runs migrations (until they succeed once, in case the store was down at start-up) and
-/// the reconciler, every `RECONCILE_INTERVAL_SECONDS`.
+/// Runs the reconciler at once and then every `RECONCILE_INTERVAL_SECONDS`, re-running the
+/// migrations first until they succeed once (in case the store was down at start-up). The
+/// first pass runs beside serving, not before it: on MongoDB a pass reads every organization,
+/// and serving does not depend on it (reads see only finished organizations; an interrupted
+/// operation's claims are what the pass releases).
 async fn reconcile_periodically(state: AppState) {
     let mut ticker = tokio::time::interval(state.config.reconcile_interval);
-    ticker.tick().await;
+    // Once more even if start-up migrated: idempotent, and it is how a store that was down at
+    // start-up gets migrated.
     let mut migrated = false;
     loop {
         ticker.tick().await;
