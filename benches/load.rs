@@ -70,12 +70,7 @@ fn main() {
     } else {
         QUICK
     };
-    let out = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1))
-        .map_or_else(|| PathBuf::from("bench-results"), PathBuf::from);
-    std::fs::create_dir_all(&out).expect("output directory");
+    let out = common::out_dir(&args);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let oha = find_or_install_oha();
     let ferret = FerretDb::start(&root);
@@ -86,11 +81,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let only = args
-        .iter()
-        .position(|a| a == "--store")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let only = common::arg_value(&args, "--store");
     let mut stores = Vec::new();
     for store in ["embedded", "mongodb"]
         .into_iter()

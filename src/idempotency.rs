@@ -182,8 +182,8 @@ async fn handle(
         &key,
     );
     let fingerprint = fingerprint(&parts.method, &path_and_query, &bytes);
-    let sealer = Sealer::new(state.config.secret_key.expose());
-    let running_ttl = state.config.request_timeout + Duration::from_secs(10);
+    let sealer = Sealer::new(state.config.auth.secret_key.expose());
+    let running_ttl = state.config.http.request_timeout + Duration::from_secs(10);
     let give_up = tokio::time::Instant::now() + wait_for_first;
     loop {
         let claim = state

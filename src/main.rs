@@ -103,13 +103,14 @@ fn main() -> ExitCode {
                 grace_seconds,
                 tenant_layout,
             } => {
-                let grace = grace_seconds.map_or(config.reconcile_grace, Duration::from_secs);
+                let grace =
+                    grace_seconds.map_or(config.storage.reconcile_grace, Duration::from_secs);
                 migrate(config, grace, tenant_layout).await
             }
             Command::SeedDemo => {
                 // Building the app with DEMO_MODE seeds the sample organizations.
                 let mut config = config;
-                config.port = 0;
+                config.http.port = 0;
                 App::build(config).await.map(drop)
             }
         }
@@ -141,7 +142,7 @@ async fn migrate(
     tenant_layout: Option<TenantLayout>,
 ) -> anyhow::Result<()> {
     // The configured failpoints too: the crash tests stop a layout change half-way.
-    let failpoints = config.failpoints.clone();
+    let failpoints = config.testing.failpoints.clone();
     if let Some(to) = tenant_layout {
         // Before the ordinary migration, whose layout check would refuse a half-moved database.
         let store = storage::open(&config, failpoints.clone(), Role::Tool).await?;
@@ -152,7 +153,7 @@ async fn migrate(
             "tenant layout {} -> {}: {} tenants, {} documents copied",
             change.from, change.to, change.tenants, change.documents
         );
-        if let StoreConfig::Mongo { layout, .. } = &mut config.store {
+        if let StoreConfig::Mongo { layout, .. } = &mut config.storage.backend {
             if *layout != to {
                 println!("set TENANT_LAYOUT={to} before starting the instances");
                 *layout = to;

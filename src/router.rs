@@ -111,15 +111,15 @@ pub fn router(state: AppState, limits: Option<Arc<RateLimits>>) -> Router {
     docs.merge(api)
         .layer(middleware::from_fn(run_to_completion))
         .layer(middleware::from_fn_with_state(
-            state.config.request_timeout,
+            state.config.http.request_timeout,
             request_timeout,
         ))
         .layer(middleware::from_fn_with_state(
             ForwardedPolicy(
                 state
                     .config
-                    .trust_forwarded_for
-                    .then_some(state.config.trusted_proxy_hops),
+                    .http.trust_forwarded_for
+                    .then_some(state.config.http.trusted_proxy_hops),
             ),
             client_addr::resolve,
         ))
@@ -161,6 +161,7 @@ pub fn router(state: AppState, limits: Option<Arc<RateLimits>>) -> Router {
 
 fn cors(config: &Config) -> CorsLayer {
     let origins: Vec<HeaderValue> = config
+        .http
         .cors_origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())

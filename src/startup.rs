@@ -33,22 +33,23 @@ impl App {
     /// Connects the store, runs migrations, seeds the demo data in demo mode, binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::metrics::handle();
-        let failpoints = config.failpoints.clone();
+        let failpoints = config.testing.failpoints.clone();
         let store = storage::connect(&config, failpoints, storage::Role::Serving).await?;
-        let hasher = PasswordHasher::new(config.bcrypt_cost, config.bcrypt_workers).await?;
+        let hasher =
+            PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_workers).await?;
         let tokens = TokenKeys::new(
-            &config.secret_key,
-            config.algorithm,
-            config.access_token_ttl,
+            &config.auth.secret_key,
+            config.auth.algorithm,
+            config.auth.access_token_ttl,
         )?;
         let state = AppState {
             store,
             tokens: Arc::new(tokens),
             hasher,
             throttle: LoginThrottle {
-                max_attempts: config.login_max_attempts,
-                account_budget: config.login_account_max_attempts,
-                window: config.login_window,
+                max_attempts: config.auth.login_max_attempts,
+                account_budget: config.auth.login_account_max_attempts,
+                window: config.auth.login_window,
             },
             config: Arc::new(config),
         };
@@ -61,11 +62,11 @@ impl App {
             tracing::warn!(created = ?seeded.created, "DEMO_MODE is on: sample organizations with published passwords exist");
         }
 
-        let bind_to = SocketAddr::new(config.host, config.port);
+        let bind_to = SocketAddr::new(config.http.host, config.http.port);
         let listener = TcpListener::bind(bind_to)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {bind_to}: {e}"))?;
-        let limits = config.rate_limits.then(|| Arc::new(RateLimits::new()));
+        let limits = config.http.rate_limits.then(|| Arc::new(RateLimits::new()));
         let router = router(state.clone(), limits.clone());
         Ok(Self {
             listener,
@@ -101,7 +102,7 @@ impl App {
         let addr = self.local_addr();
         tracing::info!(%addr, store = self.state.store.kind(), "org-service listening");
         let config = &self.state.config;
-        if config.secret_key_generated {
+        if config.auth.secret_key_generated {
             // Said when serving only: `seed-demo` and `migrate` issue no tokens.
             tracing::warn!(
                 "SECRET_KEY is not set: using a random key for this run. Tokens will not survive a restart \
@@ -109,9 +110,9 @@ impl App {
             );
         }
         let limits = server::Limits {
-            max_connections: config.max_connections,
-            header_timeout: config.header_timeout,
-            idle_timeout: config.idle_timeout,
+            max_connections: config.http.max_connections,
+            header_timeout: config.http.header_timeout,
+            idle_timeout: config.http.idle_timeout,
         };
         server::serve(self.listener, self.router, limits, shutdown).await;
         reconciler.abort();
@@ -130,7 +131,7 @@ impl App {
 /// and serving does not depend on it (reads see only finished organizations; an interrupted
 /// operation's claims are what the pass releases).
 async fn reconcile_periodically(state: AppState) {
-    let mut ticker = tokio::time::interval(state.config.reconcile_interval);
+    let mut ticker = tokio::time::interval(state.config.storage.reconcile_interval);
     // Once more even if start-up migrated: idempotent, and it is how a store that was down at
     // start-up gets migrated.
     let mut migrated = false;
@@ -139,7 +140,11 @@ async fn reconcile_periodically(state: AppState) {
         if !migrated {
             migrated = state.store.migrate().await.is_ok();
         }
-        match state.store.reconcile(state.config.reconcile_grace).await {
+        match state
+            .store
+            .reconcile(state.config.storage.reconcile_grace)
+            .await
+        {
             Ok(report) => {
                 for line in report.repaired {
                     tracing::warn!(repair = %line, "reconciler repaired an interrupted operation");

@@ -27,9 +27,9 @@ pub async fn state(dir: &std::path::Path) -> AppState {
         store,
         tokens: Arc::new(
             crate::auth::TokenKeys::new(
-                &config.secret_key,
-                config.algorithm,
-                config.access_token_ttl,
+                &config.auth.secret_key,
+                config.auth.algorithm,
+                config.auth.access_token_ttl,
             )
             .unwrap(),
         ),

@@ -14,6 +14,22 @@ use org_service::failpoint::Failpoints;
 use org_service::storage::Store;
 use serde_json::{json, Value};
 
+/// The value after `flag` on the command line.
+pub fn arg_value(args: &[String], flag: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// `--out DIR` (default `bench-results`), created.
+pub fn out_dir(args: &[String]) -> PathBuf {
+    let out =
+        arg_value(args, "--out").map_or_else(|| PathBuf::from("bench-results"), PathBuf::from);
+    std::fs::create_dir_all(&out).expect("output directory");
+    out
+}
+
 /// oha from PATH, or installed from crates.io into ~/.cache/org-service/oha.
 pub fn find_or_install_oha() -> PathBuf {
     if let Ok(path) = which("oha") {
@@ -123,7 +139,19 @@ pub struct Service {
 }
 
 impl Drop for Service {
+    /// SIGTERM, as a host stops it (the embedded store checkpoints its WAL, a MongoDB
+    /// instance signs off), then SIGKILL if it is still there after five seconds.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::domain::TenantLayout;
+use jsonwebtoken::Algorithm;
 use std::collections::HashMap;
+use std::time::Duration;
 
 fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let map: HashMap<String, String> = pairs
@@ -15,27 +17,27 @@ fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
 #[test]
 fn defaults_need_no_setup() {
     let c = config(&[]).unwrap();
-    assert_eq!(c.port, 8000);
-    assert_eq!(c.host.to_string(), "127.0.0.1");
+    assert_eq!(c.http.port, 8000);
+    assert_eq!(c.http.host.to_string(), "127.0.0.1");
     assert_eq!(
-        c.store,
+        c.storage.backend,
         StoreConfig::Embedded {
             path: "data/organizations.db".into()
         }
     );
-    assert!(c.secret_key_generated);
-    assert_eq!(c.secret_key.expose().len(), 32);
-    assert_eq!(c.algorithm, Algorithm::HS256);
-    assert_eq!(c.access_token_ttl, Duration::from_secs(1800));
-    assert_eq!(c.bcrypt_cost, 12);
+    assert!(c.auth.secret_key_generated);
+    assert_eq!(c.auth.secret_key.expose().len(), 32);
+    assert_eq!(c.auth.algorithm, Algorithm::HS256);
+    assert_eq!(c.auth.access_token_ttl, Duration::from_secs(1800));
+    assert_eq!(c.auth.bcrypt_cost, 12);
     assert!(!c.demo_mode);
-    assert!(c.rate_limits);
+    assert!(c.http.rate_limits);
 }
 
 #[test]
 fn mongodb_url_selects_mongo_with_default_master_db() {
     let c = config(&[("MONGODB_URL", "mongodb://localhost:27017")]).unwrap();
-    match c.store {
+    match c.storage.backend {
         StoreConfig::Mongo {
             db_name, layout, ..
         } => {
@@ -53,7 +55,7 @@ fn tenant_layout_is_for_mongodb_and_shared_is_what_embedded_does() {
             ("MONGODB_URL", "mongodb://localhost"),
             ("TENANT_LAYOUT", layout),
         ])
-        .map(|c| c.store)
+        .map(|c| c.storage.backend)
     };
     assert!(matches!(
         mongo("shared"),
@@ -71,7 +73,7 @@ fn tenant_layout_is_for_mongodb_and_shared_is_what_embedded_does() {
     ));
     assert_eq!(mongo("sharded").unwrap_err().var, "TENANT_LAYOUT");
     assert!(matches!(
-        config(&[("TENANT_LAYOUT", "shared")]).map(|c| c.store),
+        config(&[("TENANT_LAYOUT", "shared")]).map(|c| c.storage.backend),
         Ok(StoreConfig::Embedded { .. })
     ));
     let err = config(&[("TENANT_LAYOUT", "collection")]).unwrap_err();
@@ -129,7 +131,7 @@ fn production_refuses_missing_or_short_secret_and_demo_mode() {
         ("DATABASE_PATH", "/data/orgs.db"),
     ])
     .unwrap();
-    assert!(!ok.secret_key_generated);
+    assert!(!ok.auth.secret_key_generated);
     let err = config(&[
         ("APP_ENV", "production"),
         ("SECRET_KEY", long),
@@ -155,7 +157,7 @@ fn numbers_out_of_range_say_so_even_past_the_type() {
     assert!(err.message.contains("out of range"), "{err}");
     let err = config(&[("PORT", "8o")]).unwrap_err();
     assert!(err.message.contains("not a whole number"), "{err}");
-    assert_eq!(config(&[("PORT", "65535")]).unwrap().port, 65535);
+    assert_eq!(config(&[("PORT", "65535")]).unwrap().http.port, 65535);
 }
 
 #[test]
@@ -178,7 +180,7 @@ fn cors_origins_must_be_origins_a_browser_sends() {
     )])
     .unwrap();
     assert_eq!(
-        ok.cors_origins,
+        ok.http.cors_origins,
         ["https://app.example.com", "http://localhost:3000"]
     );
 }
@@ -215,7 +217,7 @@ fn production_needs_a_strong_key_and_an_explicit_store() {
     ])
     .unwrap();
     assert_eq!(
-        ok.store,
+        ok.storage.backend,
         StoreConfig::Embedded {
             path: "/data/orgs.db".into()
         }
@@ -231,9 +233,9 @@ fn production_needs_a_strong_key_and_an_explicit_store() {
 #[test]
 fn connection_limits_and_proxy_hops() {
     let c = config(&[]).unwrap();
-    assert_eq!(c.trusted_proxy_hops, 1);
-    assert!((16..=16_384).contains(&c.max_connections));
-    assert_eq!(c.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.http.trusted_proxy_hops, 1);
+    assert!((16..=16_384).contains(&c.http.max_connections));
+    assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
     let c = config(&[
         ("TRUSTED_PROXY_HOPS", "2"),
         ("MAX_CONNECTIONS", "100"),
@@ -241,7 +243,11 @@ fn connection_limits_and_proxy_hops() {
     ])
     .unwrap();
     assert_eq!(
-        (c.trusted_proxy_hops, c.max_connections, c.idle_timeout),
+        (
+            c.http.trusted_proxy_hops,
+            c.http.max_connections,
+            c.http.idle_timeout
+        ),
         (2, 100, Duration::from_secs(5))
     );
     for (var, bad) in [
@@ -257,7 +263,7 @@ fn connection_limits_and_proxy_hops() {
 #[test]
 fn reconcile_grace_has_a_safe_minimum() {
     assert_eq!(
-        config(&[]).unwrap().reconcile_grace,
+        config(&[]).unwrap().storage.reconcile_grace,
         Duration::from_secs(60)
     );
     let err = config(&[("RECONCILE_GRACE_SECONDS", "0")]).unwrap_err();
@@ -271,6 +277,7 @@ fn reconcile_grace_has_a_safe_minimum() {
     assert_eq!(
         config(&[one, ("RECONCILE_GRACE_SECONDS", "10")])
             .unwrap()
+            .storage
             .reconcile_grace,
         Duration::from_secs(10)
     );
@@ -281,5 +288,5 @@ fn reconcile_grace_has_a_safe_minimum() {
     .unwrap_err();
     assert!(err.message.contains("30..="), "{err}");
     let c = config(&[("STORE_TIMEOUT_SECONDS", "20")]).unwrap();
-    assert_eq!(c.reconcile_grace, Duration::from_secs(120));
+    assert_eq!(c.storage.reconcile_grace, Duration::from_secs(120));
 }

@@ -88,7 +88,7 @@ async fn issue_tokens(
         .issue(&admin.id, &org.id, version)
         .map_err(|e| ApiError::Internal(e.into()))?;
     let (refresh_token, hash) = refresh::generate();
-    let ttl = state.config.refresh_token_ttl;
+    let ttl = state.config.auth.refresh_token_ttl;
     state
         .store
         .insert_refresh_token(&RefreshToken {

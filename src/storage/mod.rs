@@ -183,9 +183,9 @@ pub async fn open(
     failpoints: Failpoints,
     role: Role,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = match &config.store {
+    let store: Arc<dyn Store> = match &config.storage.backend {
         StoreConfig::Embedded { path } => {
-            Arc::new(embedded::EmbeddedStore::open(path, config.store_timeout, failpoints).await?)
+            Arc::new(embedded::EmbeddedStore::open(path, config.storage.timeout, failpoints).await?)
         }
         StoreConfig::Mongo {
             url,
@@ -196,13 +196,13 @@ pub async fn open(
                 std::str::from_utf8(url.expose())?,
                 db_name,
                 mongo::MongoOptions {
-                    timeout: config.store_timeout,
+                    timeout: config.storage.timeout,
                     failpoints,
-                    clock_skew: config.clock_skew,
+                    clock_skew: config.testing.clock_skew,
                     layout: *layout,
                     // Three reconciler passes and some: a live instance renews it in time.
                     presence: (role == Role::Serving)
-                        .then(|| config.reconcile_interval * 3 + Duration::from_secs(10)),
+                        .then(|| config.storage.reconcile_interval * 3 + Duration::from_secs(10)),
                 },
             )
             .await?,

@@ -10,12 +10,16 @@ fn read(path: &str) -> String {
 /// Every environment variable `src/config/mod.rs` reads: the string in each `get("X")` and
 /// `parse_…(&get, "X", …)` call.
 fn config_variables() -> BTreeSet<String> {
-    let source: String = read("src/config/mod.rs")
+    let files = ["mod.rs", "http.rs", "auth.rs", "storage.rs", "testing.rs"];
+    let source: String = files
+        .iter()
+        .map(|f| read(&format!("src/config/{f}")))
+        .collect::<String>()
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
     let mut vars = BTreeSet::new();
-    for marker in ["get(\"", "&get,\""] {
+    for marker in ["get(\"", "&get,\"", "(get,\""] {
         for part in source.split(marker).skip(1) {
             let name = part.split('"').next().unwrap_or_default();
             if !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {

@@ -72,6 +72,55 @@ async fn an_older_embedded_database_gains_skeletons() {
     app.assert_consistent(1).await;
 }
 
+/// The same on MongoDB: a database from before skeletons (no skeleton, no claim, no record of
+/// the backfill) gets them at the next start-up, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(mongodb_leg),
+    ignore = "MongoDB leg off: set TEST_MONGODB_URL (README: Testing)"
+)]
+async fn an_older_mongodb_database_gains_skeletons() {
+    use mongodb::bson::{doc, Document};
+    let app = spawn_app(Backend::mongo()).await;
+    app.given_org("Acme Corp", "a@acme.example").await;
+    let location = std::sync::Arc::clone(&app.location);
+    drop(app);
+    let client = mongodb::Client::with_uri_str(mongo_url()).await.unwrap();
+    let db = client.database(&location.env["MASTER_DB_NAME"]);
+    db.collection::<Document>("organizations")
+        .update_many(doc! {}, doc! { "$unset": { "skeleton": "" } })
+        .await
+        .unwrap();
+    db.collection::<Document>("reservations")
+        .delete_many(doc! { "_id": { "$regex": "^skeleton:" } })
+        .await
+        .unwrap();
+    let settings = db.collection::<Document>("settings");
+    let removed = settings
+        .delete_one(doc! { "_id": "upgrade:skeletons" })
+        .await
+        .unwrap();
+    assert_eq!(
+        removed.deleted_count, 1,
+        "the first start-up recorded the backfill"
+    );
+
+    let app = spawn_on(Backend::mongo(), location, &[]).await;
+    assert_eq!(app.get_org("Acme Corp").await.status(), 200);
+    assert_eq!(
+        app.create_org("\u{0410}cme Corp", "e@acme.example", PASSWORD)
+            .await
+            .status(),
+        409
+    );
+    assert!(settings
+        .find_one(doc! { "_id": "upgrade:skeletons" })
+        .await
+        .unwrap()
+        .is_some());
+    app.assert_consistent(1).await;
+}
+
 both_stores! {
     /// Any name the document allows is accepted: 100 characters of a three-byte script get a
     /// collection name cut to 120 bytes and ended with a hash, and it renames and deletes.

@@ -36,6 +36,8 @@ pub(super) const TENANT_DOCUMENTS: &str = "tenant_documents";
 const SETTINGS: &str = "settings";
 const INSTANCES: &str = "instances";
 const LAYOUT_RECORD: &str = "tenant_layout";
+/// The record of the one-time backfill of look-alike skeletons (`upgrade:skeletons`).
+pub(super) const SKELETONS_UPGRADE: &str = "skeletons";
 /// Documents per `insert_many` when moving a tenant.
 const MOVE_BATCH: usize = 1000;
 
@@ -107,6 +109,33 @@ impl MongoStore {
 
     fn instances(&self) -> Collection<Document> {
         self.db.collection(INSTANCES)
+    }
+
+    /// True once the one-time data upgrade `name` has been recorded as done.
+    pub(super) async fn upgrade_done(&self, name: &str) -> Result<bool, StoreError> {
+        self.run(
+            "read upgrade record",
+            self.settings()
+                .find_one(doc! { "_id": format!("upgrade:{name}") }),
+        )
+        .await
+        .map(|record| record.is_some())
+    }
+
+    /// Records the one-time data upgrade `name` as done (idempotent).
+    pub(super) async fn record_upgrade(&self, name: &str) -> Result<(), StoreError> {
+        match self
+            .run(
+                "record upgrade",
+                self.settings().insert_one(
+                    doc! { "_id": format!("upgrade:{name}"), "at": bson_time(self.clock.now()) },
+                ),
+            )
+            .await
+        {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The layout tenant operations use; unavailable until checked against the record.

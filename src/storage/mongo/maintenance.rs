@@ -14,7 +14,7 @@ use mongodb::{Collection, IndexModel};
 
 use super::claims::{reservation_keys, Outcome, DELETED_PREFIX};
 use super::codec::bson_time;
-use super::layout::TENANT_DOCUMENTS;
+use super::layout::{SKELETONS_UPGRADE, TENANT_DOCUMENTS};
 use super::tenant::owned_collections;
 use super::{
     MongoStore, ADMINS, LOGIN_ATTEMPTS, ORGS, RESERVATIONS, STATE_ACTIVE, STATE_CREATING,
@@ -30,7 +30,12 @@ impl Maintenance for MongoStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         self.run("read server clock", self.clock.sync(&self.db))
             .await?;
-        self.add_skeletons().await?;
+        // Once per database: the backfill reads every organization (no index serves it), so
+        // later start-ups only read its record.
+        if !self.upgrade_done(SKELETONS_UPGRADE).await? {
+            self.add_skeletons().await?;
+            self.record_upgrade(SKELETONS_UPGRADE).await?;
+        }
         let unique = |keys: Document, name: &str| {
             IndexModel::builder()
                 .keys(keys)

@@ -157,11 +157,7 @@ impl MongoStore {
         what: &str,
         fut: impl IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, fut.into_future()).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(translate(what, &e)),
-            Err(_) => Err(StoreError::Unavailable(format!("{what}: timed out"))),
-        }
+        self.run_within(self.timeout, what, fut).await
     }
 
     /// Like [`MongoStore::run`] with ten store timeouts: for a scan or a bulk write of a
@@ -171,7 +167,16 @@ impl MongoStore {
         what: &str,
         fut: impl IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout * 10, fut.into_future()).await {
+        self.run_within(self.timeout * 10, what, fut).await
+    }
+
+    async fn run_within<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        fut: impl IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(limit, fut.into_future()).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(translate(what, &e)),
             Err(_) => Err(StoreError::Unavailable(format!("{what}: timed out"))),
