@@ -165,7 +165,7 @@ async fn handle(
         );
     }
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, crate::router::MAX_BODY_BYTES)
+    let bytes = to_bytes(body, crate::extract::MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::PayloadTooLarge.into_response())?;
     let path_and_query = parts

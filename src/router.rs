@@ -24,14 +24,12 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::client_addr::{self, ForwardedPolicy};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::extract::MAX_BODY_BYTES;
 use crate::openapi::ApiDoc;
 use crate::ratelimit::{self, RateLimits};
 use crate::routes::{admin, demo, docs, health, orgs};
 use crate::server;
 use crate::state::AppState;
-
-/// Largest request body accepted by the JSON endpoints (their bodies are well under 1 KiB).
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

@@ -9,6 +9,9 @@ mod auth;
 
 pub use auth::{AuthAdmin, Client};
 
+/// Largest request body accepted by the JSON endpoints (their bodies are well under 1 KiB).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
