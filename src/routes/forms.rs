@@ -24,12 +24,10 @@ impl Fields {
             .ok()
     }
 
-    /// The form, if every field parsed; otherwise the 422 naming each failure.
+    /// The form, if every field parsed (then no failure was recorded: a field is `None`
+    /// exactly when its failure is); otherwise the 422 naming each failure.
     fn finish<T>(self, form: Option<T>) -> Result<T, ApiError> {
-        match form {
-            Some(form) if self.0.is_empty() => Ok(form),
-            _ => Err(ApiError::Validation(self.0)),
-        }
+        form.ok_or(ApiError::Validation(self.0))
     }
 }
 
