@@ -22,7 +22,7 @@
 //! One module per concern: `organizations` (create, read, delete), `rename`, `claims` (the
 //! reservations above), `tenant` (tenant documents in either layout), `layout` (the recorded
 //! layout, presence of serving instances, moving between layouts), `maintenance` (indexes,
-//! reconciler, consistency check), `sessions`, `throttle`, `idempotency`, `lock`, `clock`;
+//! the reconciler's order, consistency check), `reconcile` (its passes), `sessions`, `throttle`, `idempotency`, `lock`, `clock`;
 //! `codec` maps documents and driver errors.
 
 use std::future::IntoFuture;
@@ -41,6 +41,7 @@ mod layout;
 mod lock;
 mod maintenance;
 mod organizations;
+mod reconcile;
 mod rename;
 mod sessions;
 mod tenant;
