@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::forms::{LoginForm, PasswordChangeForm};
+use super::forms::{LoginForm, PasswordChangeForm, RefreshForm};
 use crate::auth::refresh;
 use crate::domain::{Admin, LoginPassword, Organization};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
@@ -223,17 +223,10 @@ pub async fn refresh_tokens(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let token = body.refresh_token.as_str();
-    if token.is_empty() || token.len() > 256 {
-        return Err(ApiError::field(
-            &["body", "refresh_token"],
-            "value_error",
-            "refresh_token must be a token from /admin/login",
-        ));
-    }
+    let RefreshForm { token } = body.try_into()?;
     let spent = match state
         .store
-        .spend_refresh_token(&refresh::hash(token), Utc::now())
+        .spend_refresh_token(&refresh::hash(&token), Utc::now())
         .await?
     {
         RefreshSpend::Fresh(spent) => spent,

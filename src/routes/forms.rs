@@ -1,7 +1,7 @@
 //! Request bodies parsed into domain values, once, by `TryFrom`: a handler gets every field
 //! parsed, or one 422 that names every field that failed (not only the first).
 
-use super::admin::{ChangePasswordRequest, LoginRequest};
+use super::admin::{ChangePasswordRequest, LoginRequest, RefreshRequest};
 use super::orgs::{CreateOrgRequest, UpdateOrgRequest};
 use crate::domain::{Email, Invalid, LoginPassword, OrgName, Password};
 use crate::error::{ApiError, FieldError};
@@ -109,6 +109,37 @@ impl TryFrom<LoginRequest> for LoginForm {
     }
 }
 
+/// `POST /admin/refresh`, checked against its documented shape: 1 to 256 characters, counted
+/// as characters (the document's `maxLength` counts characters; a byte count turned 256
+/// non-ASCII characters into a 422 the document does not allow). Whether it is a live token is
+/// the store's question, answered with 401.
+#[derive(Debug)]
+pub struct RefreshForm {
+    pub token: String,
+}
+
+/// The longest refresh token accepted, in characters (ours are 68).
+const MAX_REFRESH_TOKEN_CHARS: usize = 256;
+
+impl TryFrom<RefreshRequest> for RefreshForm {
+    type Error = ApiError;
+
+    fn try_from(body: RefreshRequest) -> Result<Self, ApiError> {
+        let chars = body.refresh_token.chars().count();
+        if (1..=MAX_REFRESH_TOKEN_CHARS).contains(&chars) {
+            Ok(Self {
+                token: body.refresh_token,
+            })
+        } else {
+            Err(ApiError::field(
+                &["body", "refresh_token"],
+                "value_error",
+                "refresh_token must be a token from /admin/login",
+            ))
+        }
+    }
+}
+
 /// `PUT /admin/password`, parsed.
 #[derive(Debug)]
 pub struct PasswordChangeForm {
@@ -205,6 +236,32 @@ mod tests {
             password: "x".into(),
         });
         assert_eq!(failed_fields(bad_email.unwrap_err()), ["email"]);
+    }
+
+    #[test]
+    fn refresh_tokens_are_one_to_256_characters_not_bytes() {
+        let refresh = |token: String| {
+            RefreshForm::try_from(RefreshRequest {
+                refresh_token: token,
+            })
+        };
+        assert_eq!(refresh("x".into()).unwrap().token, "x");
+        assert!(
+            refresh("é".repeat(256)).is_ok(),
+            "256 characters, 512 bytes"
+        );
+        assert_eq!(
+            failed_fields(refresh("é".repeat(257)).unwrap_err()),
+            ["refresh_token"]
+        );
+        assert_eq!(
+            failed_fields(refresh("x".repeat(257)).unwrap_err()),
+            ["refresh_token"]
+        );
+        assert_eq!(
+            failed_fields(refresh(String::new()).unwrap_err()),
+            ["refresh_token"]
+        );
     }
 
     #[test]
