@@ -4,11 +4,11 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# Dependencies first, so source edits do not rebuild them. Cargo.toml names the `load` bench,
-# so a stand-in for it must exist too. (scripts/dockerfile-check.sh replays these steps.)
+# Dependencies first, so source edits do not rebuild them. Cargo.toml names the benches,
+# so a stand-in for each must exist too. (scripts/dockerfile-check.sh replays these steps.)
 COPY Cargo.toml Cargo.lock build.rs ./
 RUN mkdir -p src benches && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
-    && echo 'fn main() {}' > benches/load.rs \
+    && echo 'fn main() {}' > benches/load.rs && echo 'fn main() {}' > benches/scale.rs \
     && cargo build --release --locked && rm -rf src benches
 COPY src ./src
 COPY assets ./assets

@@ -58,6 +58,22 @@ fn dockerfile_runs_the_binary_as_non_root_with_a_healthcheck() {
         docker.contains("FROM rust:") && docker.contains("FROM debian:"),
         "multi-stage"
     );
+    // The dependency layer builds with stand-ins for the sources: every bench Cargo.toml names
+    // needs one, or the manifest does not parse there.
+    let manifest = read("Cargo.toml");
+    let benches: Vec<&str> = manifest
+        .split("[[bench]]")
+        .skip(1)
+        .filter_map(|block| block.lines().find_map(|l| l.trim().strip_prefix("name = ")))
+        .map(|name| name.trim_matches('"'))
+        .collect();
+    assert!(!benches.is_empty());
+    for bench in benches {
+        assert!(
+            docker.contains(&format!("> benches/{bench}.rs")),
+            "the Dockerfile's dependency layer lacks a stand-in for the {bench} bench"
+        );
+    }
 }
 
 #[test]
