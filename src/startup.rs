@@ -27,6 +27,8 @@ pub struct App {
     router: Router,
     state: AppState,
     limits: Option<Arc<RateLimits>>,
+    /// Whether start-up migrated the store (false when it was unreachable then).
+    migrated: bool,
 }
 
 impl App {
@@ -34,7 +36,8 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::metrics::handle();
         let failpoints = config.testing.failpoints.clone();
-        let store = storage::connect(&config, failpoints, storage::Role::Serving).await?;
+        let (store, migrated) =
+            storage::connect_and_report(&config, failpoints, storage::Role::Serving).await?;
         let hasher =
             PasswordHasher::new(config.auth.bcrypt_cost, config.auth.bcrypt_workers).await?;
         let tokens = TokenKeys::new(
@@ -73,6 +76,7 @@ impl App {
             router,
             state,
             limits,
+            migrated,
         })
     }
 
@@ -94,7 +98,7 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let reconciler = tokio::spawn(reconcile_periodically(self.state.clone()));
+        let reconciler = tokio::spawn(reconcile_periodically(self.state.clone(), self.migrated));
         let upkeep = self
             .limits
             .clone()
@@ -125,16 +129,14 @@ impl App {
     }
 }
 
-/// Runs the reconciler at once and then every `RECONCILE_INTERVAL_SECONDS`, re-running the
-/// migrations first until they succeed once (in case the store was down at start-up). The
+/// Runs the reconciler at once and then every `RECONCILE_INTERVAL_SECONDS`, first running the
+/// migrations until they succeed once if start-up could not (`migrated` false: the store was
+/// down then). The
 /// first pass runs beside serving, not before it: on MongoDB a pass reads every organization,
 /// and serving does not depend on it (reads see only finished organizations; an interrupted
 /// operation's claims are what the pass releases).
-async fn reconcile_periodically(state: AppState) {
+async fn reconcile_periodically(state: AppState, mut migrated: bool) {
     let mut ticker = tokio::time::interval(state.config.storage.reconcile_interval);
-    // Once more even if start-up migrated: idempotent, and it is how a store that was down at
-    // start-up gets migrated.
-    let mut migrated = false;
     loop {
         ticker.tick().await;
         if !migrated {

@@ -217,14 +217,26 @@ pub async fn connect(
     failpoints: Failpoints,
     role: Role,
 ) -> anyhow::Result<Arc<dyn Store>> {
+    connect_and_report(config, failpoints, role)
+        .await
+        .map(|(store, _)| store)
+}
+
+/// [`connect`], also saying whether the migrations ran: an unreachable MongoDB at start-up is
+/// not fatal (the service starts, reports unhealthy, and migrates once the server answers), and
+/// whoever retries needs to know whether there is anything to retry.
+pub async fn connect_and_report(
+    config: &Config,
+    failpoints: Failpoints,
+    role: Role,
+) -> anyhow::Result<(Arc<dyn Store>, bool)> {
     let store = open(config, failpoints, role).await?;
-    if let Err(e) = store.migrate().await {
-        // An unreachable MongoDB at start-up is not fatal: the service starts, reports
-        // unhealthy, and the periodic task migrates once the server answers.
-        if !matches!(e, StoreError::Unavailable(_)) {
-            return Err(e.into());
+    match store.migrate().await {
+        Ok(()) => Ok((store, true)),
+        Err(e @ StoreError::Unavailable(_)) => {
+            tracing::error!(error = %e, "store unreachable at start-up; will retry");
+            Ok((store, false))
         }
-        tracing::error!(error = %e, "store unreachable at start-up; will retry");
+        Err(e) => Err(e.into()),
     }
-    Ok(store)
 }

@@ -71,16 +71,7 @@ impl Proxy {
     ignore = "MongoDB leg off: set TEST_MONGODB_URL (README: Testing)"
 )]
 async fn store_outage_gives_503_and_the_service_recovers_by_itself() {
-    let url = mongo_url();
-    let server: SocketAddr = url
-        .trim_start_matches("mongodb://")
-        .split(['/', '?'])
-        .next()
-        .unwrap()
-        .parse()
-        .expect("TEST_MONGODB_URL names 127.0.0.1:PORT");
-    let proxy = Proxy::start(server).await;
-    let proxied = format!("mongodb://{}/?directConnection=true", proxy.addr);
+    let (proxy, proxied) = proxied_mongo().await;
     let app = spawn_app(Backend::Mongo(proxied)).await;
     app.given_org("Acme", "a@acme.com").await;
 
@@ -143,4 +134,65 @@ async fn store_outage_gives_503_and_the_service_recovers_by_itself() {
     );
     assert_eq!(app.login("a@acme.com", PASSWORD).await.status(), 200);
     app.assert_consistent(2).await;
+}
+
+/// A proxy in front of `TEST_MONGODB_URL`'s server, and the URL that goes through it.
+async fn proxied_mongo() -> (Proxy, String) {
+    let server: SocketAddr = mongo_url()
+        .trim_start_matches("mongodb://")
+        .split(['/', '?'])
+        .next()
+        .unwrap()
+        .parse()
+        .expect("TEST_MONGODB_URL names 127.0.0.1:PORT");
+    let proxy = Proxy::start(server).await;
+    let proxied = format!("mongodb://{}/?directConnection=true", proxy.addr);
+    (proxy, proxied)
+}
+
+/// Started while MongoDB is unreachable, the service serves 503s, and once the server answers
+/// its periodic task migrates (indexes, the tenant-layout check) and creates succeed: tenant
+/// operations wait for that check, so a 201 shows the migration ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(mongodb_leg),
+    ignore = "MongoDB leg off: set TEST_MONGODB_URL (README: Testing)"
+)]
+async fn a_service_started_during_an_outage_migrates_when_the_store_returns() {
+    let (proxy, proxied) = proxied_mongo().await;
+    proxy.down();
+    let app = spawn_app_with(
+        Backend::Mongo(proxied),
+        &[
+            ("RECONCILE_INTERVAL_SECONDS", "1"),
+            ("STORE_TIMEOUT_SECONDS", "1"),
+            ("RATE_LIMITS", "off"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        app.create_org("Early", "e@early.com", PASSWORD)
+            .await
+            .status(),
+        503
+    );
+
+    proxy.up();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = app
+            .create_org("Early", "e@early.com", PASSWORD)
+            .await
+            .status();
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 503, "until migrated, only 503");
+        assert!(
+            Instant::now() < deadline,
+            "no migration within 30 s of the store's return"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    app.assert_consistent(1).await;
 }
