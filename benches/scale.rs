@@ -263,7 +263,7 @@ impl Target {
                     admin_id: new_id(),
                     name: OrgName::parse(name).unwrap(),
                     admin_email: Email::parse(&format!("{}@rename.example", docs)).unwrap(),
-                    password_hash: bcrypt::hash(PASSWORD, 4).unwrap(),
+                    password_hash: Some(bcrypt::hash(PASSWORD, 4).unwrap()),
                     created_at: chrono::Utc::now(),
                 })
                 .await

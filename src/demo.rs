@@ -43,11 +43,13 @@ pub async fn seed(state: &AppState) -> Result<DemoResponse, ApiError> {
             id: new_id(),
             admin_id: new_id(),
             admin_email: Email::parse(email).map_err(bad)?,
-            password_hash: state
-                .hasher
-                .hash(&Password::parse(password).map_err(bad)?)
-                .await
-                .map_err(ApiError::Internal)?,
+            password_hash: Some(
+                state
+                    .hasher
+                    .hash(&Password::parse(password).map_err(bad)?)
+                    .await
+                    .map_err(ApiError::Internal)?,
+            ),
             name,
             created_at: Utc::now(),
         };

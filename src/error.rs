@@ -12,7 +12,11 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::domain::Refusal;
 use crate::storage::{StoreError, Taken};
+
+/// The 403 of the role table.
+pub const FORBIDDEN_BY_ROLE: &str = "Your role in this organization does not allow this";
 
 /// One element of an error location: a field name or a position (FastAPI's `str | int`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -77,9 +81,12 @@ pub enum ApiError {
     /// 404.
     #[error("not found: {0}")]
     NotFound(String),
-    /// 409: a unique value is taken.
+    /// 409: a unique value is taken, or the change would leave no owner.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 410: an invitation token that worked once and no longer does.
+    #[error("gone: {0}")]
+    Gone(&'static str),
     /// 413: body over the limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -109,6 +116,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -132,6 +140,17 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(Taken::Email) => {
                 Self::Conflict("An admin with this email already exists".into())
             }
+            StoreError::Conflict(Taken::Member) => {
+                Self::Conflict("This email is already a member of the organization".into())
+            }
+            StoreError::Conflict(Taken::Invitation) => Self::Conflict(
+                "This email already has a pending invitation to the organization".into(),
+            ),
+            StoreError::Rule(Refusal::Forbidden) => Self::Forbidden(FORBIDDEN_BY_ROLE),
+            StoreError::Rule(Refusal::LastOwner) => Self::Conflict(
+                "The organization's only owner cannot be removed, demoted or leave; make another owner first, or delete the organization".into(),
+            ),
+            StoreError::Ended(end) => Self::Gone(end.detail()),
             StoreError::Gone => Self::NotFound("Organization not found".into()),
             StoreError::Revoked => Self::Unauthorized("Could not validate credentials"),
             // Waited for a concurrent change of the same organization and gave up: a 503 with
@@ -155,7 +174,7 @@ impl IntoResponse for ApiError {
             Self::Validation(errors) => {
                 return (status, Json(json!({ "detail": errors }))).into_response();
             }
-            Self::Unauthorized(msg) | Self::Forbidden(msg) => (*msg).to_owned(),
+            Self::Unauthorized(msg) | Self::Forbidden(msg) | Self::Gone(msg) => (*msg).to_owned(),
             Self::NotFound(msg) | Self::Conflict(msg) => msg.clone(),
             Self::PayloadTooLarge => "Request body is too large".to_owned(),
             Self::UnsupportedMediaType => "Content-Type must be application/json".to_owned(),
@@ -199,6 +218,7 @@ mod tests {
             (ApiError::Forbidden("x"), 403),
             (ApiError::NotFound("x".into()), 404),
             (ApiError::Conflict("x".into()), 409),
+            (ApiError::Gone("x"), 410),
             (ApiError::PayloadTooLarge, 413),
             (ApiError::UnsupportedMediaType, 415),
             (ApiError::TooManyRequests { retry_after: 3 }, 429),

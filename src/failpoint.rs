@@ -52,6 +52,15 @@ pub const LAYOUT: &[&str] = &[
     "layout.after_tenant",
 ];
 
+/// The crash points of membership changes and invitation accepts, in operation order.
+pub const TEAMS: &[&str] = &[
+    "member.after_check",
+    "member.after_remove",
+    "accept.after_claim",
+    "accept.after_account",
+    "accept.after_membership",
+];
+
 /// Marker printed on stderr when a crash point is reached.
 pub const REACHED: &str = "FAILPOINT REACHED:";
 
@@ -69,8 +78,8 @@ impl Failpoints {
                 None => (entry, Action::Hang),
                 Some((name, pause)) => (name.trim(), Action::Pause(parse_pause(pause.trim())?)),
             };
-            if !ALL.contains(&name) && !LAYOUT.contains(&name) {
-                let known: Vec<&str> = ALL.iter().chain(LAYOUT).copied().collect();
+            if !ALL.contains(&name) && !LAYOUT.contains(&name) && !TEAMS.contains(&name) {
+                let known: Vec<&str> = ALL.iter().chain(LAYOUT).chain(TEAMS).copied().collect();
                 return Err(format!(
                     "unknown point `{name}`; known: {}",
                     known.join(", ")

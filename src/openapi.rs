@@ -9,13 +9,15 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "org-service",
-        description = "Multi-tenant organization management: each organization has an admin and its own collection `org_<slug>`.",
+        description = "Multi-tenant organization management: each organization has members with roles (owner, admin, member, viewer), invitations, and its own collection `org_<slug>`.",
         license(name = "MIT"),
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "organizations", description = "Create, read, rename and delete organizations"),
-        (name = "admin", description = "Admin authentication"),
+        (name = "admin", description = "Log in, refresh, log out, change the password"),
+        (name = "members", description = "The caller, the organization's members and their roles"),
+        (name = "invitations", description = "Invite people by email; accept an invitation"),
         (name = "health", description = "Probes"),
     )
 )]

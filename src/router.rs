@@ -27,7 +27,7 @@ use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::openapi::ApiDoc;
 use crate::ratelimit::{self, RateLimits};
-use crate::routes::{admin, demo, docs, health, orgs};
+use crate::routes::{admin, demo, docs, health, invitations, members, orgs};
 use crate::server;
 use crate::state::AppState;
 
@@ -45,6 +45,13 @@ pub fn router(state: AppState, limits: Option<Arc<RateLimits>>) -> Router {
         .routes(routes!(admin::refresh_tokens))
         .routes(routes!(admin::logout_admin))
         .routes(routes!(admin::change_password))
+        .routes(routes!(members::me))
+        .routes(routes!(members::list_members))
+        .routes(routes!(members::change_role, members::remove_member))
+        .routes(routes!(invitations::invite, invitations::list_invitations))
+        .routes(routes!(invitations::resend))
+        .routes(routes!(invitations::revoke))
+        .routes(routes!(invitations::accept))
         .routes(routes!(health::health))
         .routes(routes!(health::live));
     if state.config.demo_mode {

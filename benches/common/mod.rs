@@ -262,7 +262,7 @@ pub async fn seed(store: &Arc<dyn Store>, from: usize, to: usize, hash: &str) {
                     admin_id: new_id(),
                     name: OrgName::parse(&format!("Bench Org {i}")).unwrap(),
                     admin_email: Email::parse(&format!("admin{i}@bench.example")).unwrap(),
-                    password_hash: hash.clone(),
+                    password_hash: Some(hash.clone()),
                     created_at: chrono::Utc::now(),
                 };
                 // FerretDB answers "busy" now and then under a long stream of writes.

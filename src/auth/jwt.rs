@@ -23,8 +23,12 @@ pub struct Claims {
     pub admin_id: String,
     /// The admin's organization.
     pub organization_id: String,
-    /// The admin's token version when issued.
+    /// The account's token version when issued.
     pub ver: i64,
+    /// The account's role in the organization when issued, for clients to read (the server
+    /// reloads the membership on every request and never trusts this).
+    #[serde(default)]
+    pub role: String,
     /// Issued at (seconds since the epoch).
     pub iat: i64,
     /// Not before (seconds since the epoch).
@@ -81,6 +85,7 @@ impl TokenKeys {
         admin_id: &str,
         organization_id: &str,
         version: i64,
+        role: &str,
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = Utc::now().timestamp();
         let claims = Claims {
@@ -88,6 +93,7 @@ impl TokenKeys {
             admin_id: admin_id.to_owned(),
             organization_id: organization_id.to_owned(),
             ver: version,
+            role: role.to_owned(),
             iat: now,
             nbf: now,
             exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
@@ -122,11 +128,16 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let k = keys(Algorithm::HS256);
-        let t = k.issue("a1", "o1", 3).unwrap();
+        let t = k.issue("a1", "o1", 3, "admin").unwrap();
         let c = k.verify(&t).unwrap();
         assert_eq!(
-            (c.admin_id.as_str(), c.organization_id.as_str(), c.ver),
-            ("a1", "o1", 3)
+            (
+                c.admin_id.as_str(),
+                c.organization_id.as_str(),
+                c.ver,
+                c.role.as_str()
+            ),
+            ("a1", "o1", 3, "admin")
         );
         // The lifetime is exactly the configured one, from issue to expiry.
         assert_eq!(c.exp - c.iat, 60);
@@ -138,7 +149,9 @@ mod tests {
 
     #[test]
     fn other_algorithms_and_keys_are_refused() {
-        let t = keys(Algorithm::HS512).issue("a1", "o1", 0).unwrap();
+        let t = keys(Algorithm::HS512)
+            .issue("a1", "o1", 0, "owner")
+            .unwrap();
         assert!(
             keys(Algorithm::HS256).verify(&t).is_err(),
             "algorithm is pinned"
@@ -149,7 +162,7 @@ mod tests {
             Duration::from_secs(60),
         )
         .unwrap();
-        let forged = other.issue("a1", "o1", 0).unwrap();
+        let forged = other.issue("a1", "o1", 0, "owner").unwrap();
         assert!(
             keys(Algorithm::HS256).verify(&forged).is_err(),
             "signature is checked"
@@ -175,6 +188,7 @@ mod tests {
             admin_id: "a".into(),
             organization_id: "o".into(),
             ver: 0,
+            role: "owner".into(),
             iat: now - 100,
             nbf: now - 100,
             exp: now - 30,

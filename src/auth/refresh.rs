@@ -11,10 +11,18 @@ use sha2::{Digest, Sha256};
 /// Prefix that makes a refresh token recognisable in logs and secret scanners.
 pub const PREFIX: &str = "ort_";
 
+/// Prefix of invitation tokens (same construction: 256 random bits, stored as SHA-256).
+pub const INVITATION_PREFIX: &str = "oit_";
+
 /// A new refresh token string (256 random bits) and the hash to store.
 pub fn generate() -> (String, String) {
+    generate_with(PREFIX)
+}
+
+/// A new secret token with `prefix` (256 random bits, hex: URL-safe) and the hash to store.
+pub fn generate_with(prefix: &str) -> (String, String) {
     let bytes: [u8; 32] = rand::random();
-    let token = format!("{PREFIX}{}", hex(&bytes));
+    let token = format!("{prefix}{}", hex(&bytes));
     let hash = hash(&token);
     (token, hash)
 }
@@ -41,5 +49,9 @@ mod tests {
         assert_eq!(ha, hash(&a));
         assert_ne!(ha, hb);
         assert!(!ha.contains(&a[PREFIX.len()..]));
+        let (inv, h) = generate_with(INVITATION_PREFIX);
+        assert!(inv.starts_with("oit_") && inv.len() == 4 + 64);
+        assert!(inv[4..].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(h, hash(&inv));
     }
 }

@@ -5,16 +5,29 @@
 //! In particular [`OrgName`] is the only source of tenant collection names.
 
 mod email;
+mod invitation;
 mod layout;
 mod org_name;
 mod organization;
+mod page;
 mod password;
+mod team;
 
 pub use email::Email;
+pub use invitation::{
+    invitation_expiry, invitation_hours, Invitation, InvitationEnd, InvitationStatus,
+    DEFAULT_INVITATION_HOURS, MAX_INVITATION_HOURS,
+};
 pub use layout::TenantLayout;
 pub use org_name::{is_tenant_collection, name_pattern, skeleton_of, OrgName};
-pub use organization::{new_id, Admin, NewOrganization, Organization};
+pub use organization::{new_id, NewOrganization, Organization};
+pub use page::{page_limit, PageKey, DEFAULT_LIMIT, MAX_LIMIT};
 pub use password::{LoginPassword, Password};
+pub use team::pick_membership;
+pub use team::{
+    check_invite, check_member_change, Account, Action, Member, MemberChange, MemberRole,
+    Membership, Refusal,
+};
 
 /// Why a value was refused: the rule it broke, phrased for the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! Organizations and their admins, as the stores keep them.
+//! Organizations, as the stores keep them.
 
 use chrono::{DateTime, Utc};
 
@@ -15,7 +15,8 @@ pub struct Organization {
     pub slug: String,
     /// Tenant collection / table: `org_<slug>`.
     pub collection_name: String,
-    /// The admin's (normalized) email.
+    /// The (normalized) email of its longest-standing owner (earliest joined; the original's
+    /// single admin until others join).
     pub admin_email: String,
     /// Creation time (UTC).
     pub created_at: DateTime<Utc>,
@@ -23,45 +24,20 @@ pub struct Organization {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// An organization's admin account.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Admin {
-    /// 24-hex-digit ObjectId.
-    pub id: String,
-    /// Normalized email (unique across the service).
-    pub email: String,
-    /// bcrypt hash of the password.
-    pub password_hash: String,
-    /// The organization this admin manages.
-    pub organization_id: String,
-    /// Bumped when the admin's credentials change; tokens carry it and die when it moves.
-    pub token_version: i64,
-}
-
-impl std::fmt::Debug for Admin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Admin")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .field("organization_id", &self.organization_id)
-            .field("token_version", &self.token_version)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Everything a store needs to create an organization with its admin and collection.
+/// Everything a store needs to create an organization with its owner and collection.
 #[derive(Debug, Clone)]
 pub struct NewOrganization {
     /// New organization id.
     pub id: String,
-    /// New admin id.
+    /// The owner's account id: a new one, or an existing account's.
     pub admin_id: String,
     /// Validated name.
     pub name: OrgName,
-    /// Validated, normalized email.
+    /// Validated, normalized email of the owner.
     pub admin_email: Email,
-    /// bcrypt hash of the admin's password.
-    pub password_hash: String,
+    /// bcrypt hash of a new account's password; `None` when the owner is an existing account
+    /// (which re-authenticated), so no account is created.
+    pub password_hash: Option<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }

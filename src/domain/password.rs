@@ -49,6 +49,12 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The same password offered to be checked against a stored hash (a new password meets
+    /// every rule a login password does).
+    pub fn as_login(&self) -> LoginPassword {
+        LoginPassword(self.0.clone())
+    }
 }
 
 /// A password offered at login or re-authentication: only bcrypt's 72-byte limit applies

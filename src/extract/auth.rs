@@ -1,29 +1,35 @@
-//! The guard: `AuthAdmin` in a handler's signature means "a valid token of a live admin".
+//! The guard: `AuthAdmin` in a handler's signature means "a valid token of a live account that
+//! is a member of the token's organization", with the member's role as the store has it now.
 //!
 //! A missing, malformed, forged or expired token is a 401 with `WWW-Authenticate: Bearer`. A
-//! well-signed token is then checked against the store: its admin must still exist, still
-//! belong to the token's organization (which must still exist), and still have the token's
-//! version. So deleting an organization, its admin, or changing credentials kills tokens at
-//! once, on every instance sharing the store.
+//! well-signed token is then checked against the store: its account must still exist with the
+//! token's version, and still be a member of the token's organization (which must still
+//! exist). The role in the token is for clients to read; the guard never trusts it, so a role
+//! change or a removal takes effect on the next request, on every instance sharing the store.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::auth::jwt::Claims;
 use crate::client_addr::ClientAddr;
-use crate::domain::{Admin, Email, LoginPassword, Organization};
+use crate::domain::{Account, Action, Email, LoginPassword, MemberRole, Organization};
 use crate::error::ApiError;
+use crate::error::FORBIDDEN_BY_ROLE;
 use crate::state::AppState;
 
-/// The authenticated admin and their organization.
+/// The authenticated account, the organization of its token and its role there.
 #[derive(Debug, Clone)]
 pub struct AuthAdmin {
-    /// The admin the token was issued to.
-    pub admin: Admin,
-    /// That admin's organization.
+    /// The account the token was issued to.
+    pub admin: Account,
+    /// The token's organization.
     pub organization: Organization,
+    /// The account's role there, as stored now.
+    pub role: MemberRole,
     /// The client's address (for the login throttle of a re-authentication).
     pub client: IpAddr,
 }
@@ -37,45 +43,80 @@ impl FromRequestParts<AppState> for AuthAdmin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("Not authenticated"))?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::Unauthorized(INVALID))?;
-        let (scheme, token) = value
-            .split_once(' ')
-            .ok_or(ApiError::Unauthorized(INVALID))?;
-        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(ApiError::Unauthorized(INVALID));
-        }
-        let claims = state
-            .tokens
-            .verify(token.trim())
-            .map_err(|_| ApiError::Unauthorized(INVALID))?;
+        let claims = bearer_claims(&parts.headers, state)?;
         let admin = state
             .store
-            .admin_by_id(&claims.admin_id)
+            .account_by_id(&claims.admin_id)
+            .await?
+            .filter(|a| a.token_version == claims.ver)
+            .ok_or(ApiError::Unauthorized(INVALID))?;
+        let member = state
+            .store
+            .member(&claims.organization_id, &admin.id)
             .await?
             .ok_or(ApiError::Unauthorized(INVALID))?;
-        if admin.organization_id != claims.organization_id || admin.token_version != claims.ver {
-            return Err(ApiError::Unauthorized(INVALID));
-        }
         let organization = state
             .store
-            .organization_by_id(&admin.organization_id)
+            .organization_by_id(&claims.organization_id)
             .await?
             .ok_or(ApiError::Unauthorized(INVALID))?;
         Ok(Self {
             admin,
             organization,
+            role: member.role,
             client: client_ip(parts),
         })
     }
 }
 
+/// The verified claims of the request's bearer token: 401 when it is missing, malformed,
+/// forged or expired. Nothing is read from the store.
+fn bearer_claims(headers: &HeaderMap, state: &AppState) -> Result<Claims, ApiError> {
+    let header = headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized("Not authenticated"))?;
+    let value = header
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized(INVALID))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(ApiError::Unauthorized(INVALID))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthorized(INVALID));
+    }
+    state
+        .tokens
+        .verify(token.trim())
+        .map_err(|_| ApiError::Unauthorized(INVALID))
+}
+
+/// The account whose live token the request carries, if it carries one: for `POST
+/// /org/create` by an existing account, where a token is optional and no token, or a dead one,
+/// is simply not that account's.
+pub async fn token_account(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<Account>, ApiError> {
+    let Ok(claims) = bearer_claims(headers, state) else {
+        return Ok(None);
+    };
+    Ok(state
+        .store
+        .account_by_id(&claims.admin_id)
+        .await?
+        .filter(|a| a.token_version == claims.ver))
+}
+
 impl AuthAdmin {
+    /// 403 unless the caller's role may do `action` (the role table).
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if self.role.may(action) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(FORBIDDEN_BY_ROLE))
+        }
+    }
+
     /// Re-authentication before a sensitive change (rename, password change): counts an
     /// attempt against the admin's login throttle, then checks the password and, when the
     /// request names one, that the email is this admin's. A failure is a 401.
@@ -85,30 +126,42 @@ impl AuthAdmin {
         email: Option<&Email>,
         password: &LoginPassword,
     ) -> Result<(), ApiError> {
-        let store = state.store.as_ref();
-        state
-            .throttle
-            .attempt(store, &self.admin.email, self.client)
-            .await?;
-        let same_admin = email.is_none_or(|e| e.as_str() == self.admin.email);
-        let verified = state
-            .hasher
-            .verify(password, Some(&self.admin.password_hash))
-            .await
-            .map_err(ApiError::Internal)?;
-        if !(same_admin && verified) {
-            metrics::counter!("login_failures_total").increment(1);
-            return Err(ApiError::Unauthorized(if email.is_some() {
-                "Incorrect email or password"
-            } else {
-                "Incorrect password"
-            }));
-        }
-        state
-            .throttle
-            .succeeded(store, &self.admin.email, self.client)
-            .await
+        reauthenticate(state, &self.admin, self.client, email, password).await
     }
+}
+
+/// Re-authentication of `account` (see [`AuthAdmin::reauthenticate`]), also for requests that
+/// carry the account's token without needing a membership (creating a further organization).
+pub async fn reauthenticate(
+    state: &AppState,
+    account: &Account,
+    client: IpAddr,
+    email: Option<&Email>,
+    password: &LoginPassword,
+) -> Result<(), ApiError> {
+    let store = state.store.as_ref();
+    state
+        .throttle
+        .attempt(store, &account.email, client)
+        .await?;
+    let same_admin = email.is_none_or(|e| e.as_str() == account.email);
+    let verified = state
+        .hasher
+        .verify(password, Some(&account.password_hash))
+        .await
+        .map_err(ApiError::Internal)?;
+    if !(same_admin && verified) {
+        metrics::counter!("login_failures_total").increment(1);
+        return Err(ApiError::Unauthorized(if email.is_some() {
+            "Incorrect email or password"
+        } else {
+            "Incorrect password"
+        }));
+    }
+    state
+        .throttle
+        .succeeded(store, &account.email, client)
+        .await
 }
 
 /// The request's client address, as [`crate::client_addr`] resolved it (unspecified when the

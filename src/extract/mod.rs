@@ -7,7 +7,7 @@
 
 mod auth;
 
-pub use auth::{AuthAdmin, Client};
+pub use auth::{reauthenticate, token_account, AuthAdmin, Client};
 
 /// Largest request body accepted by the JSON endpoints (their bodies are well under 1 KiB).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -1,20 +1,20 @@
 //! `/admin/*`: log in, refresh, log out, change the password.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::forms::{LoginForm, PasswordChangeForm, RefreshForm};
+use super::session::{issue_tokens, LoginResponse, BAD_REFRESH};
 use crate::auth::refresh;
-use crate::domain::{Admin, LoginPassword, Organization};
+use crate::domain::{pick_membership, Account, LoginPassword};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 use crate::extract::{AuthAdmin, Client, ValidJson};
 use crate::state::AppState;
-use crate::storage::{RefreshSpend, RefreshToken};
+use crate::storage::RefreshSpend;
 
 /// Body of `POST /admin/login`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -25,28 +25,12 @@ pub struct LoginRequest {
     /// The admin's password.
     #[schema(example = "SecurePass123!", format = Password, min_length = 1, max_length = 72, pattern = r"^[^\x00]*$")]
     pub password: String,
-}
-
-/// A successful login (or refresh, or password change).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LoginResponse {
-    /// The bearer token for guarded endpoints.
-    pub access_token: String,
-    /// Always `bearer`.
-    #[schema(example = "bearer")]
-    pub token_type: &'static str,
-    /// The admin's id.
-    pub admin_id: String,
-    /// The admin's organization id.
-    pub organization_id: String,
-    /// The admin's organization name.
-    pub organization_name: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// Single-use token for `POST /admin/refresh`.
-    pub refresh_token: String,
-    /// Seconds until the refresh token expires.
-    pub refresh_expires_in: u64,
+    /// For an account in several organizations: which one to log in to (any spelling with
+    /// the same slug). Absent: the one it joined first. One it is not in: 401, as for a wrong
+    /// password.
+    #[schema(example = "Acme Corp", min_length = 1, max_length = 100)]
+    #[serde(default)]
+    pub organization_name: Option<String>,
 }
 
 /// Body of `POST /admin/refresh`.
@@ -73,58 +57,11 @@ pub struct ChangePasswordRequest {
 }
 
 const BAD_CREDENTIALS: &str = "Incorrect email or password";
-const BAD_REFRESH: &str = "Invalid refresh token";
 
-/// Issues an access token and the next refresh token of `family` (a new family if `None`).
-async fn issue_tokens(
-    state: &AppState,
-    admin: &Admin,
-    org: &Organization,
-    version: i64,
-    family: Option<String>,
-) -> Result<Response, ApiError> {
-    let access_token = state
-        .tokens
-        .issue(&admin.id, &org.id, version)
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let (refresh_token, hash) = refresh::generate();
-    let ttl = state.config.auth.refresh_token_ttl;
-    state
-        .store
-        .insert_refresh_token(&RefreshToken {
-            hash,
-            admin_id: admin.id.clone(),
-            family_id: family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            token_version: version,
-            expires_at: Utc::now() + chrono::Duration::from_std(ttl).unwrap_or_default(),
-        })
-        .await
-        .map_err(|e| match e {
-            // The admin vanished, or the chain was revoked, between the check and the insert.
-            crate::storage::StoreError::Gone | crate::storage::StoreError::Revoked => {
-                ApiError::Unauthorized(BAD_REFRESH)
-            }
-            other => other.into(),
-        })?;
-    let mut response = Json(LoginResponse {
-        access_token,
-        token_type: "bearer",
-        admin_id: admin.id.clone(),
-        organization_id: org.id.clone(),
-        organization_name: org.name.clone(),
-        expires_in: state.tokens.ttl_seconds(),
-        refresh_token,
-        refresh_expires_in: ttl.as_secs(),
-    })
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
-}
-
-/// Log in as an organization's admin.
+/// Log in to one of the account's organizations.
 ///
+/// The token is for one organization: the named one, or the one the account joined first. The
+/// response lists all of the account's organizations with its role in each.
 /// An unknown email and a wrong password get the same answer after the same bcrypt work.
 /// Repeated attempts on one account are throttled (429 with `Retry-After`), even with the
 /// right password, until the window ends.
@@ -147,12 +84,16 @@ pub async fn login_admin(
     client: Client,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let LoginForm { email, password } = body.try_into()?;
+    let LoginForm {
+        email,
+        password,
+        organization,
+    } = body.try_into()?;
     state
         .throttle
         .attempt(state.store.as_ref(), email.as_str(), client.0)
         .await?;
-    let admin = state.store.admin_by_email(email.as_str()).await?;
+    let admin = state.store.account_by_email(email.as_str()).await?;
     let verified = state
         .hasher
         .verify(&password, admin.as_ref().map(|a| a.password_hash.as_str()))
@@ -162,9 +103,16 @@ pub async fn login_admin(
         metrics::counter!("login_failures_total").increment(1);
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
     };
+    let memberships = state.store.memberships_of(&admin.id).await?;
+    let Some(membership) = pick_membership(&memberships, organization.as_ref()) else {
+        // Not in the named organization (or in none): the same answer as a wrong password, so
+        // a login does not reveal which organizations an account belongs to.
+        metrics::counter!("login_failures_total").increment(1);
+        return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
+    };
     let org = state
         .store
-        .organization_by_id(&admin.organization_id)
+        .organization_by_id(&membership.organization_id)
         .await?
         .ok_or(ApiError::Unauthorized(BAD_CREDENTIALS))?;
     state
@@ -174,13 +122,21 @@ pub async fn login_admin(
     if state.hasher.needs_rehash(&admin.password_hash) {
         upgrade_hash(&state, &admin, &password).await;
     }
-    tracing::info!(admin_id = %admin.id, "admin logged in");
-    issue_tokens(&state, &admin, &org, admin.token_version, None).await
+    tracing::info!(admin_id = %admin.id, organization_id = %org.id, "logged in");
+    issue_tokens(
+        &state,
+        &admin,
+        &org,
+        membership.role,
+        admin.token_version,
+        None,
+    )
+    .await
 }
 
 /// Re-hashes a password that was hashed at another `BCRYPT_COST` (best effort: the login has
 /// succeeded either way, and the next one tries again).
-async fn upgrade_hash(state: &AppState, admin: &Admin, password: &LoginPassword) {
+async fn upgrade_hash(state: &AppState, admin: &Account, password: &LoginPassword) {
     let upgraded = match state.hasher.rehash(password).await {
         Ok(hash) => state
             .store
@@ -241,19 +197,26 @@ pub async fn refresh_tokens(
     };
     let admin = state
         .store
-        .admin_by_id(&spent.admin_id)
+        .account_by_id(&spent.admin_id)
         .await?
         .filter(|admin| admin.token_version == spent.token_version)
         .ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
+    // Still a member (with the role it has now), of an organization that still exists.
+    let member = state
+        .store
+        .member(&spent.organization_id, &admin.id)
+        .await?
+        .ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
     let org = state
         .store
-        .organization_by_id(&admin.organization_id)
+        .organization_by_id(&spent.organization_id)
         .await?
         .ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
     issue_tokens(
         &state,
         &admin,
         &org,
+        member.role,
         admin.token_version,
         Some(spent.family_id),
     )
@@ -321,5 +284,13 @@ pub async fn change_password(
             other => other.into(),
         })?;
     tracing::info!("password changed; earlier tokens revoked");
-    issue_tokens(&state, &auth.admin, &auth.organization, version, None).await
+    issue_tokens(
+        &state,
+        &auth.admin,
+        &auth.organization,
+        auth.role,
+        version,
+        None,
+    )
+    .await
 }

@@ -7,15 +7,15 @@ use crate::domain::{Email, Invalid, LoginPassword, OrgName, Password};
 use crate::error::{ApiError, FieldError};
 
 /// Collects the failures of a body's fields.
-struct Fields(Vec<FieldError>);
+pub(super) struct Fields(Vec<FieldError>);
 
 impl Fields {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self(Vec::new())
     }
 
     /// The parsed value of body field `name`, or `None` with its failure recorded.
-    fn take<T>(&mut self, name: &str, parsed: Result<T, Invalid>) -> Option<T> {
+    pub(super) fn take<T>(&mut self, name: &str, parsed: Result<T, Invalid>) -> Option<T> {
         parsed
             .map_err(|e| {
                 self.0
@@ -26,7 +26,7 @@ impl Fields {
 
     /// The form, if every field parsed (then no failure was recorded: a field is `None`
     /// exactly when its failure is); otherwise the 422 naming each failure.
-    fn finish<T>(self, form: Option<T>) -> Result<T, ApiError> {
+    pub(super) fn finish<T>(self, form: Option<T>) -> Result<T, ApiError> {
         form.ok_or(ApiError::Validation(self.0))
     }
 }
@@ -90,6 +90,8 @@ impl TryFrom<UpdateOrgRequest> for RenameForm {
 pub struct LoginForm {
     pub email: Email,
     pub password: LoginPassword,
+    /// The organization to log in to, when the account has several.
+    pub organization: Option<OrgName>,
 }
 
 impl TryFrom<LoginRequest> for LoginForm {
@@ -99,10 +101,17 @@ impl TryFrom<LoginRequest> for LoginForm {
         let mut fields = Fields::new();
         let email = fields.take("email", Email::parse(&body.email));
         let password = fields.take("password", LoginPassword::parse(&body.password));
+        let organization = match &body.organization_name {
+            None => Some(None),
+            Some(name) => fields
+                .take("organization_name", OrgName::parse(name))
+                .map(Some),
+        };
         let form = (|| {
             Some(Self {
                 email: email?,
                 password: password?,
+                organization: organization?,
             })
         })();
         fields.finish(form)
@@ -270,8 +279,25 @@ mod tests {
             LoginForm::try_from(LoginRequest {
                 email: email.into(),
                 password: password.into(),
+                organization_name: None,
             })
         };
+        let login_to = |org: &str| {
+            LoginForm::try_from(LoginRequest {
+                email: "a@acme.com".into(),
+                password: "x".into(),
+                organization_name: Some(org.into()),
+            })
+        };
+        assert_eq!(
+            login_to("Acme Corp").unwrap().organization.unwrap().slug(),
+            "acme_corp"
+        );
+        assert!(login("a@acme.com", "x").unwrap().organization.is_none());
+        assert_eq!(
+            failed_fields(login_to("").unwrap_err()),
+            ["organization_name"]
+        );
         assert_eq!(
             login("A@Acme.com", "x").unwrap().email.as_str(),
             "a@acme.com"

@@ -7,7 +7,11 @@ pub mod demo;
 pub mod docs;
 mod forms;
 pub mod health;
+pub mod invitations;
+pub mod members;
 pub mod orgs;
+pub mod session;
+mod team_forms;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -37,7 +41,7 @@ pub struct OrgResponse {
     pub updated_at: Option<String>,
 }
 
-fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

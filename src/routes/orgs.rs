@@ -1,7 +1,7 @@
 //! `/org/*`: create, read, rename and delete organizations.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
@@ -9,11 +9,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::forms::{NewOrgForm, RenameForm};
 use super::OrgResponse;
-use crate::domain::{new_id, NewOrganization, OrgName};
+use crate::domain::{new_id, Action, NewOrganization, OrgName};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
-use crate::extract::{AuthAdmin, ValidJson, ValidQuery};
+use crate::extract::{reauthenticate, token_account, AuthAdmin, Client, ValidJson, ValidQuery};
 use crate::state::AppState;
-use crate::storage::StoreError;
+use crate::storage::{StoreError, Taken};
 
 /// Body of `POST /org/create`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,15 +63,21 @@ pub struct DeleteOrgRequest {
     pub organization_name: String,
 }
 
-/// Create an organization and its admin.
+/// Create an organization and its owner.
 ///
-/// Creates the organization, its admin account and its tenant collection `org_<slug>`, all or
-/// nothing. Names with the same slug are the same organization (`Acme Corp` = `acme-corp`).
+/// Creates the organization, its owner's account and membership, and its tenant collection
+/// `org_<slug>`, all or nothing. Names with the same slug are the same organization
+/// (`Acme Corp` = `acme-corp`).
+///
+/// An email that already has an account is a 409, unless the request carries that account's
+/// bearer token and the body's password is its password: then that account becomes the new
+/// organization's owner as well (a wrong password is a 401, counted by the login throttle).
 #[utoipa::path(
     post, path = "/org/create", tag = "organizations",
     request_body = CreateOrgRequest,
     responses(
         (status = 201, description = "Created", body = OrgResponse),
+        (status = 401, description = "The email's account's token, with a wrong password", body = ErrorBody),
         (status = 409, description = "Name (slug) or email already taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
@@ -83,6 +89,8 @@ pub struct DeleteOrgRequest {
 #[tracing::instrument(skip_all)]
 pub async fn create_org(
     State(state): State<AppState>,
+    client: Client,
+    headers: HeaderMap,
     ValidJson(body): ValidJson<CreateOrgRequest>,
 ) -> Result<(StatusCode, Json<OrgResponse>), ApiError> {
     let NewOrgForm {
@@ -98,22 +106,46 @@ pub async fn create_org(
         .await?
         .is_some()
     {
-        return Err(crate::storage::StoreError::Conflict(crate::storage::Taken::Name).into());
+        return Err(StoreError::Conflict(Taken::Name).into());
     }
-    let password_hash = state
-        .hasher
-        .hash(&password)
-        .await
-        .map_err(ApiError::Internal)?;
+    let (admin_id, password_hash) = match state.store.account_by_email(email.as_str()).await? {
+        None => {
+            let hash = state
+                .hasher
+                .hash(&password)
+                .await
+                .map_err(ApiError::Internal)?;
+            (new_id(), Some(hash))
+        }
+        Some(account) => {
+            // Only the account itself, re-authenticated, may found another organization.
+            let own_token = token_account(&headers, &state)
+                .await?
+                .is_some_and(|a| a.id == account.id);
+            if !own_token {
+                return Err(StoreError::Conflict(Taken::Email).into());
+            }
+            reauthenticate(&state, &account, client.0, None, &password.as_login()).await?;
+            (account.id, None)
+        }
+    };
     let new = NewOrganization {
         id: new_id(),
-        admin_id: new_id(),
+        admin_id,
         name,
         admin_email: email,
         password_hash,
         created_at: Utc::now(),
     };
-    let org = state.store.create_organization(&new).await?;
+    let org = state
+        .store
+        .create_organization(&new)
+        .await
+        .map_err(|e| match e {
+            // The re-authenticated account was deleted meanwhile.
+            StoreError::Gone => ApiError::Unauthorized("Could not validate credentials"),
+            other => other.into(),
+        })?;
     tracing::info!(organization_id = %org.id, collection = %org.collection_name, "organization created");
     Ok((StatusCode::CREATED, Json(org.into())))
 }
@@ -150,7 +182,8 @@ const ORGANIZATION_GONE: &str = "Could not validate credentials";
 
 /// Rename the caller's organization.
 ///
-/// Needs the admin's token **and** their email and password in the body (re-authentication).
+/// Owners only (403 for other roles). Needs the owner's token **and** their email and password
+/// in the body (re-authentication).
 /// The tenant collection is renamed in place (no document is copied). A name with the same
 /// slug only changes the display name.
 #[utoipa::path(
@@ -160,6 +193,7 @@ const ORGANIZATION_GONE: &str = "Could not validate credentials";
     responses(
         (status = 200, description = "Renamed", body = OrgResponse),
         (status = 401, description = "Missing/invalid token or wrong email/password", body = ErrorBody),
+        (status = 403, description = "The caller is not an owner", body = ErrorBody),
         (status = 409, description = "Name (slug) taken by another organization", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
@@ -174,6 +208,7 @@ pub async fn update_org(
     auth: AuthAdmin,
     ValidJson(body): ValidJson<UpdateOrgRequest>,
 ) -> Result<Json<OrgResponse>, ApiError> {
+    auth.require(Action::ManageOrganization)?;
     let RenameForm {
         name,
         email,
@@ -195,8 +230,9 @@ pub async fn update_org(
 
 /// Delete the caller's organization.
 ///
-/// Removes the organization, its admin and its tenant collection. Tokens of that admin stop
-/// working at once.
+/// Owners only. Removes the organization, its memberships, invitations and tenant collection,
+/// and every account left with no organization; tokens for it stop working at once. An account
+/// that belongs to other organizations keeps working there.
 #[utoipa::path(
     delete, path = "/org/delete", tag = "organizations",
     request_body = DeleteOrgRequest,
@@ -204,7 +240,7 @@ pub async fn update_org(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not the caller's organization", body = ErrorBody),
+        (status = 403, description = "Not the caller's organization, or the caller is not an owner", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ValidationErrorBody),
@@ -218,6 +254,7 @@ pub async fn delete_org(
     auth: AuthAdmin,
     ValidJson(body): ValidJson<DeleteOrgRequest>,
 ) -> Result<StatusCode, ApiError> {
+    auth.require(Action::ManageOrganization)?;
     let name = OrgName::parse(&body.organization_name)
         .map_err(|e| ApiError::field(&["body", "organization_name"], e.kind, e.message))?;
     if name.slug() != auth.organization.slug {

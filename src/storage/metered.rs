@@ -25,7 +25,12 @@ impl MeteredStore {
         let outcome = match &result {
             Ok(_) => "ok",
             Err(
-                StoreError::Conflict(_) | StoreError::Gone | StoreError::Revoked | StoreError::Busy,
+                StoreError::Conflict(_)
+                | StoreError::Gone
+                | StoreError::Revoked
+                | StoreError::Busy
+                | StoreError::Rule(_)
+                | StoreError::Ended(_),
             ) => "rejected",
             Err(StoreError::Unavailable(_)) => "unavailable",
             Err(StoreError::Refused(_) | StoreError::Backend(_)) => "error",

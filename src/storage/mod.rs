@@ -16,7 +16,9 @@ pub mod metered;
 pub mod mongo;
 mod roles;
 
-pub use roles::{Idempotency, Maintenance, Organizations, Sessions, TenantData, Throttle};
+pub use roles::{
+    Idempotency, Invitations, Maintenance, Members, Organizations, Sessions, TenantData, Throttle,
+};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +27,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, StoreConfig};
-use crate::domain::TenantLayout;
+use crate::domain::{Invitation, InvitationEnd, Refusal, TenantLayout};
 use crate::failpoint::Failpoints;
 
 /// Longest login throttle window (`LOGIN_WINDOW_SECONDS` is capped at this); throttle records
@@ -37,8 +39,12 @@ pub const MAX_LOGIN_WINDOW_SECONDS: i64 = 86_400;
 pub enum Taken {
     /// Another organization has the same slug.
     Name,
-    /// Another admin has the same email.
+    /// Another account has the same email.
     Email,
+    /// The email is already a member of the organization.
+    Member,
+    /// The email has a pending invitation to the organization.
+    Invitation,
 }
 
 /// What can go wrong in a store, in domain terms.
@@ -50,6 +56,12 @@ pub enum StoreError {
     /// The organization or admin the operation acts on no longer exists (deleted meanwhile).
     #[error("gone")]
     Gone,
+    /// The roles and owners as they are forbid the membership change.
+    #[error("refused: {0}")]
+    Rule(Refusal),
+    /// The invitation's token no longer works, and why.
+    #[error("invitation {0:?}")]
+    Ended(InvitationEnd),
     /// The refresh-token chain was revoked (or the token already stored): it cannot be joined.
     #[error("revoked")]
     Revoked,
@@ -84,8 +96,10 @@ pub struct AttemptWindow {
 pub struct RefreshToken {
     /// Hex SHA-256 of the token string.
     pub hash: String,
-    /// The admin it refreshes.
+    /// The account it refreshes.
     pub admin_id: String,
+    /// The organization the session is for.
+    pub organization_id: String,
     /// The rotation chain it belongs to (one per login).
     pub family_id: String,
     /// The admin's token version when issued: a logout or password change since then voids it.
@@ -107,6 +121,26 @@ pub enum RefreshSpend {
     Contended,
     /// Unknown, revoked or expired.
     Invalid,
+}
+
+/// An invitation found by one of its tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationToken {
+    /// The invitation.
+    pub invitation: Invitation,
+    /// False when a resend has issued a newer token since.
+    pub current: bool,
+}
+
+/// The account that accepts an invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptingAccount {
+    /// Its id (new or existing).
+    pub id: String,
+    /// The invited email.
+    pub email: String,
+    /// For a new account, its password's hash; `None` for an existing account.
+    pub password_hash: Option<String>,
 }
 
 /// How long a request is remembered under its `Idempotency-Key`.
@@ -156,7 +190,15 @@ pub struct ReconcileReport {
 /// between service instances on one database.
 #[async_trait]
 pub trait Store:
-    Maintenance + Organizations + Sessions + Throttle + TenantData + Idempotency + 'static
+    Maintenance
+    + Organizations
+    + Members
+    + Invitations
+    + Sessions
+    + Throttle
+    + TenantData
+    + Idempotency
+    + 'static
 {
     /// Short name for logs and metrics ("embedded" or "mongodb").
     fn kind(&self) -> &'static str;

@@ -12,10 +12,13 @@ use chrono::{DateTime, Utc};
 
 use super::metered::MeteredStore;
 use super::{
-    AttemptWindow, IdempotencyClaim, LayoutChange, ReconcileReport, RefreshSpend, RefreshToken,
-    StoreError,
+    AcceptingAccount, AttemptWindow, IdempotencyClaim, InvitationToken, LayoutChange,
+    ReconcileReport, RefreshSpend, RefreshToken, StoreError,
 };
-use crate::domain::{Admin, NewOrganization, OrgName, Organization, TenantLayout};
+use crate::domain::{
+    Account, Invitation, InvitationStatus, Member, MemberChange, MemberRole, Membership,
+    NewOrganization, OrgName, Organization, PageKey, TenantLayout,
+};
 
 /// Declares a role trait whose operations all return `Result<_, StoreError>`, and implements
 /// it for [`MeteredStore`] by timing the wrapped store's operation under its own name.
@@ -76,10 +79,12 @@ role! {
 }
 
 role! {
-    /// Organizations and their admins.
+    /// Organizations and the accounts that log in to them.
     pub trait Organizations {
-        /// Creates the organization, its admin and its tenant collection, all or nothing.
-        /// A taken slug or email is [`StoreError::Conflict`].
+        /// Creates the organization, its owner's membership (and account, unless it exists)
+        /// and its tenant collection, all or nothing. A taken slug or email is
+        /// [`StoreError::Conflict`]; an existing owner account that vanished meanwhile
+        /// [`StoreError::Gone`].
         async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError>;
 
         /// The (fully created) organization with this slug.
@@ -88,18 +93,19 @@ role! {
         /// The (fully created) organization with this id.
         async fn organization_by_id(&self, id: &str) -> Result<Option<Organization>, StoreError>;
 
-        /// The admin with this normalized email, if its organization is fully created.
-        async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>, StoreError>;
+        /// The account with this normalized email.
+        async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError>;
 
-        /// The admin with this id, if its organization is fully created.
-        async fn admin_by_id(&self, id: &str) -> Result<Option<Admin>, StoreError>;
+        /// The account with this id.
+        async fn account_by_id(&self, id: &str) -> Result<Option<Account>, StoreError>;
 
         /// Renames the organization. Its tenant data keeps its place or moves with the slug
         /// (a rename of the collection, never a copy), depending on the layout. A taken slug is
         /// a conflict; a vanished organization [`StoreError::Gone`].
         async fn rename_organization(&self, id: &str, new_name: &OrgName, at: DateTime<Utc>) -> Result<Organization, StoreError>;
 
-        /// Removes the organization, its admin and its tenant data. `Ok(false)` if absent.
+        /// Removes the organization, its memberships, invitations and tenant data, and every
+        /// account left with no membership. `Ok(false)` if absent.
         async fn delete_organization(&self, id: &str) -> Result<bool, StoreError>;
 
         /// Number of fully created organizations.
@@ -174,5 +180,59 @@ role! {
 
         /// Gives up a running claim (the response is not to be replayed: a 5xx or a 429).
         async fn abandon_idempotent(&self, scope: &str) -> Result<(), StoreError>;
+    }
+}
+
+role! {
+    /// Memberships: who belongs to which organization, with which role.
+    pub trait Members {
+        /// The account's memberships in fully created organizations, oldest first.
+        async fn memberships_of(&self, account_id: &str) -> Result<Vec<Membership>, StoreError>;
+
+        /// The account's membership in the organization, if any.
+        async fn member(&self, org_id: &str, account_id: &str) -> Result<Option<Member>, StoreError>;
+
+        /// The organization's members by `(joined_at, account id)`, from after `after`.
+        async fn list_members(&self, org_id: &str, after: Option<PageKey>, limit: u32) -> Result<Vec<Member>, StoreError>;
+
+        /// Changes or removes the membership of `target`, acting as `actor`, deciding with
+        /// [`crate::domain::check_member_change`] on the roles and owner count as they are at
+        /// that moment, atomically (two owners demoting each other: at most one succeeds).
+        /// Returns the changed member (`None` when removed); a refusal is
+        /// [`StoreError::Rule`], an absent target [`StoreError::Gone`]. A removed member's
+        /// refresh tokens for the organization go, and an account left with no membership is
+        /// deleted.
+        async fn change_member(&self, org_id: &str, actor: &str, target: &str, change: MemberChange) -> Result<Option<Member>, StoreError>;
+    }
+}
+
+role! {
+    /// Invitations to join an organization.
+    pub trait Invitations {
+        /// Stores a new invitation with the hash of its token. An email that is a member, or
+        /// has a pending unexpired invitation to the organization, is [`StoreError::Conflict`].
+        async fn create_invitation(&self, invitation: &Invitation, token_hash: &str) -> Result<(), StoreError>;
+
+        /// The organization's invitations by `(created_at, id)`, from after `after`, only
+        /// those with `status` at `now` if given.
+        async fn list_invitations(&self, org_id: &str, status: Option<InvitationStatus>, now: DateTime<Utc>, after: Option<PageKey>, limit: u32) -> Result<Vec<Invitation>, StoreError>;
+
+        /// Gives a pending (possibly expired) invitation a new token and expiry; the old token
+        /// dies. `Ok(None)` if there is no such invitation; an accepted or revoked one is
+        /// [`StoreError::Ended`]; one whose role `by` may not invite is [`StoreError::Rule`].
+        async fn reissue_invitation(&self, org_id: &str, id: &str, token_hash: &str, now: DateTime<Utc>, by: MemberRole) -> Result<Option<Invitation>, StoreError>;
+
+        /// Revokes a pending invitation. `Ok(false)` if there is none with this id; an accepted
+        /// or revoked one is [`StoreError::Ended`].
+        async fn revoke_invitation(&self, org_id: &str, id: &str) -> Result<bool, StoreError>;
+
+        /// The invitation a token (current or superseded by a resend) belongs to.
+        async fn invitation_by_token(&self, token_hash: &str) -> Result<Option<InvitationToken>, StoreError>;
+
+        /// Accepts the invitation `id` with a token of this hash, once: of concurrent accepts
+        /// exactly one succeeds, the others see [`StoreError::Ended`] (as does a token that is
+        /// not the current one, or an invitation no longer pending). Creates the account when
+        /// `account.password_hash` is given. Returns the new membership.
+        async fn accept_invitation(&self, id: &str, token_hash: &str, account: &AcceptingAccount, now: DateTime<Utc>) -> Result<Member, StoreError>;
     }
 }

@@ -18,7 +18,7 @@ async fn seed(location: &StoreLocation, name: &str, email: &str) {
             admin_id: new_id(),
             name: OrgName::parse(name).unwrap(),
             admin_email: Email::parse(email).unwrap(),
-            password_hash: bcrypt::hash(PASSWORD, 4).unwrap(),
+            password_hash: Some(bcrypt::hash(PASSWORD, 4).unwrap()),
             created_at: chrono::Utc::now(),
         })
         .await

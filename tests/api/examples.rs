@@ -89,6 +89,80 @@ async fn every_documented_example_works_in_walk_through_order() {
         .unwrap()
         .to_owned();
 
+    // The team walk-through: the caller, an invitation (re-sent, then accepted), the members,
+    // a role change, a removal, a revoked invitation. Ids and tokens in paths and bodies are
+    // the real ones the previous steps returned.
+    let (_, p) = send("get", "/admin/me");
+    let r = app.call(Method::GET, p, &token, None).await;
+    assert_eq!(r.status(), 200, "get {p}");
+    let (m, p) = send("post", "/org/invitations");
+    let r = app
+        .call(Method::POST, p, &token, Some(&example_body(&doc, m, p)))
+        .await;
+    assert_eq!(r.status(), 201, "{m} {p}");
+    let invitation = json_body(r).await;
+    let id = invitation["invitation_id"].as_str().unwrap().to_owned();
+    let (_, p) = send("get", "/org/invitations");
+    let r = app.call(Method::GET, p, &token, None).await;
+    assert_eq!(r.status(), 200, "get {p}");
+    let (_, p) = send("post", "/org/invitations/{invitation_id}/resend");
+    let r = app
+        .call(
+            Method::POST,
+            &p.replace("{invitation_id}", &id),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200, "post {p}");
+    let resent = json_body(r).await;
+    let (m, p) = send("post", "/invitations/accept");
+    let mut body = example_body(&doc, m, p);
+    let example = body["token"].as_str().unwrap().to_owned();
+    let real = resent["token"].as_str().unwrap();
+    assert!(
+        example.starts_with("oit_") && example.len() == real.len(),
+        "{example}"
+    );
+    body["token"] = json!(real);
+    let r = app.post_json(p, &body).await;
+    assert_eq!(r.status(), 200, "{m} {p}");
+    let member = json_body(r).await["admin_id"].as_str().unwrap().to_owned();
+    let (_, p) = send("get", "/org/members");
+    let r = app.call(Method::GET, p, &token, None).await;
+    assert_eq!(r.status(), 200, "get {p}");
+    let (m, p) = send("patch", "/org/members/{admin_id}");
+    let r = app
+        .call(
+            Method::PATCH,
+            &p.replace("{admin_id}", &member),
+            &token,
+            Some(&example_body(&doc, m, p)),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{m} {p}");
+    let (_, p) = send("delete", "/org/members/{admin_id}");
+    let r = app
+        .call(
+            Method::DELETE,
+            &p.replace("{admin_id}", &member),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204, "delete {p}");
+    let (_, p) = send("delete", "/org/invitations/{invitation_id}");
+    let again = app.invite(&token, "cy@acme.com", "viewer").await;
+    let r = app
+        .call(
+            Method::DELETE,
+            &p.replace("{invitation_id}", again["invitation_id"].as_str().unwrap()),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204, "delete {p}");
+
     let (m, p) = send("put", "/org/update");
     let r = app
         .send_json(Method::PUT, p, Some(&token), &example_body(&doc, m, p))

@@ -21,11 +21,25 @@ async fn health_fails_on_a_corrupt_database_file() {
     assert!(service.wait().await.success());
 
     let path = std::path::PathBuf::from(&location.env["DATABASE_PATH"]);
+    // The pages of the organizations table and its indexes become garbage; the schema (which
+    // spans more than page 1) stays readable, so the service starts and `SELECT 1` would work.
+    let roots: Vec<usize> = {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT rootpage FROM sqlite_master WHERE tbl_name = 'organizations' AND rootpage > 0")
+            .unwrap();
+        stmt.query_map([], |r| r.get::<_, i64>(0))
+            .unwrap()
+            .map(|p| p.unwrap() as usize)
+            .collect()
+    };
     let mut bytes = std::fs::read(&path).unwrap();
-    // Page 1 (the header and schema) stays; every later page is garbage.
     let page = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
-    for b in bytes.iter_mut().skip(page) {
-        *b = 0xA5;
+    assert!(!roots.is_empty());
+    for root in roots {
+        for b in &mut bytes[(root - 1) * page..root * page] {
+            *b = 0xA5;
+        }
     }
     std::fs::write(&path, bytes).unwrap();
 

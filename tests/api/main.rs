@@ -6,6 +6,7 @@
 //! URL fails the MongoDB tests instead of leaving them out.
 
 mod helpers;
+mod team_helpers;
 
 mod admin;
 mod concurrency;
@@ -27,6 +28,7 @@ mod outage;
 mod rename_large;
 mod security;
 mod sessions;
+mod teams;
 mod tenant_layout;
 mod tenant_migration;
 mod tokens;

@@ -68,7 +68,7 @@ both_stores! {
         assert_eq!(r.status(), 200);
         let r = client.post(service.url("/admin/login")).json(&json!({"email": "l@loggy.com", "password": "wrong-password"})).send().await.unwrap();
         assert_eq!(r.status(), 401);
-        let hash = location.store().await.admin_by_email("l@loggy.com").await.unwrap().unwrap().password_hash;
+        let hash = location.store().await.account_by_email("l@loggy.com").await.unwrap().unwrap().password_hash;
 
         let lines = service.drain_stderr(Duration::from_millis(500)).await;
         let logs = lines.join("\n");

@@ -135,9 +135,10 @@ both_stores! {
         use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
         let app = spawn_app(backend).await;
         app.given_org("Acme", "a@acme.com").await;
-        let admin = app.store.admin_by_email("a@acme.com").await.unwrap().unwrap();
+        let admin = app.store.account_by_email("a@acme.com").await.unwrap().unwrap();
+        let org = app.store.organization_by_slug("acme").await.unwrap().unwrap();
         let now = chrono::Utc::now().timestamp();
-        let claims = json!({"sub": admin.id, "admin_id": admin.id, "organization_id": admin.organization_id,
+        let claims = json!({"sub": admin.id, "admin_id": admin.id, "organization_id": org.id,
             "ver": 0, "iat": now, "nbf": now, "exp": now + 60, "jti": "k"});
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some("attacker-key".into());

@@ -31,7 +31,7 @@ async fn seeded() -> StoreLocation {
                 admin_id: new_id(),
                 name: OrgName::parse(name).unwrap(),
                 admin_email: Email::parse(&format!("admin{i}@docs.example")).unwrap(),
-                password_hash: bcrypt::hash(PASSWORD, 4).unwrap(),
+                password_hash: Some(bcrypt::hash(PASSWORD, 4).unwrap()),
                 created_at: chrono::Utc::now(),
             })
             .await

@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
 
-use crate::domain::{Admin, Organization};
+use crate::domain::{Account, Member, MemberRole, Organization};
 use crate::storage::{StoreError, Taken};
 
 pub(super) fn backend(e: rusqlite::Error) -> StoreError {
@@ -23,8 +23,14 @@ pub(super) fn backend(e: rusqlite::Error) -> StoreError {
 pub(super) fn conflict_or_backend(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e {
         if err.code == ErrorCode::ConstraintViolation {
-            if msg.contains("admins.email") {
+            if msg.contains("accounts.email") {
                 return StoreError::Conflict(Taken::Email);
+            }
+            if msg.contains("memberships.organization_id") {
+                return StoreError::Conflict(Taken::Member);
+            }
+            if msg.contains("invitations.organization_id") {
+                return StoreError::Conflict(Taken::Invitation);
             }
             if msg.contains("organizations.slug")
                 || msg.contains("organizations.collection_name")
@@ -62,8 +68,13 @@ pub(super) fn parse_ts(raw: &str) -> rusqlite::Result<DateTime<Utc>> {
         })
 }
 
-pub(super) const ORG_COLUMNS: &str =
-    "id, name, slug, collection_name, admin_email, created_at, updated_at";
+/// `admin_email` is the longest-standing owner's (earliest joined), read with the organization,
+/// so it follows every role change without being written twice.
+pub(super) const ORG_COLUMNS: &str = "id, name, slug, collection_name,
+    COALESCE((SELECT a.email FROM memberships m JOIN accounts a ON a.id = m.account_id
+              WHERE m.organization_id = organizations.id AND m.role = 'owner'
+              ORDER BY m.joined_at, m.account_id LIMIT 1), admin_email),
+    created_at, updated_at";
 
 pub(super) fn org_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Organization> {
     let updated: Option<String> = row.get(6)?;
@@ -78,15 +89,33 @@ pub(super) fn org_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Organiza
     })
 }
 
-pub(super) const ADMIN_COLUMNS: &str = "id, email, password_hash, organization_id, token_version";
+pub(super) const ACCOUNT_COLUMNS: &str = "id, email, password_hash, token_version";
 
-pub(super) fn admin_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Admin> {
-    Ok(Admin {
+pub(super) fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
         id: row.get(0)?,
         email: row.get(1)?,
         password_hash: row.get(2)?,
-        organization_id: row.get(3)?,
-        token_version: row.get(4)?,
+        token_version: row.get(3)?,
+    })
+}
+
+/// A stored role name to the domain's (the table's CHECK admits only the four).
+pub(super) fn role_from(raw: &str) -> rusqlite::Result<MemberRole> {
+    MemberRole::parse(raw).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Columns of a member: `m` is `memberships`, `a` its account.
+pub(super) const MEMBER_COLUMNS: &str = "m.account_id, a.email, m.role, m.joined_at";
+
+pub(super) fn member_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
+    Ok(Member {
+        account_id: row.get(0)?,
+        email: row.get(1)?,
+        role: role_from(&row.get::<_, String>(2)?)?,
+        joined_at: parse_ts(&row.get::<_, String>(3)?)?,
     })
 }
 

@@ -7,7 +7,9 @@ use chrono::Utc;
 use rusqlite::OptionalExtension;
 
 use super::codec::backend;
-use super::schema::{add_skeletons, fold_tenant_tables, tenant_tables, SCHEMA};
+use super::schema::{
+    add_skeletons, adopt_admins, fold_tenant_tables, set_aside_admins, tenant_tables, SCHEMA,
+};
 use super::{idempotency, EmbeddedStore};
 use crate::domain::TenantLayout;
 use crate::storage::{
@@ -18,7 +20,11 @@ use crate::storage::{
 impl Maintenance for EmbeddedStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         self.write(|tx, _| {
+            let before_teams = set_aside_admins(tx)?;
             tx.execute_batch(SCHEMA).map_err(backend)?;
+            if before_teams {
+                adopt_admins(tx)?;
+            }
             add_skeletons(tx)?;
             fold_tenant_tables(tx).map(drop)
         })
@@ -85,17 +91,29 @@ impl Maintenance for EmbeddedStore {
             let count = |sql: &str| -> Result<i64, StoreError> {
                 conn.query_row(sql, [], |r| r.get(0)).map_err(backend)
             };
-            let wrong_admins = count(
-                "SELECT COUNT(*) FROM organizations o WHERE (SELECT COUNT(*) FROM admins a WHERE a.organization_id = o.id) != 1",
-            )?;
-            if wrong_admins > 0 {
-                problems.push(format!("{wrong_admins} organizations without exactly one admin"));
-            }
-            let orphan_admins = count(
-                "SELECT COUNT(*) FROM admins WHERE organization_id NOT IN (SELECT id FROM organizations)",
-            )?;
-            if orphan_admins > 0 {
-                problems.push(format!("{orphan_admins} orphan admins"));
+            let checks = [
+                (
+                    "SELECT COUNT(*) FROM organizations o WHERE NOT EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = o.id AND m.role = 'owner')",
+                    "organizations without an owner",
+                ),
+                (
+                    "SELECT COUNT(*) FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM memberships m WHERE m.account_id = a.id)",
+                    "accounts without a membership",
+                ),
+                (
+                    "SELECT COUNT(*) FROM memberships WHERE organization_id NOT IN (SELECT id FROM organizations) OR account_id NOT IN (SELECT id FROM accounts)",
+                    "memberships without their account or organization",
+                ),
+                (
+                    "SELECT COUNT(*) FROM invitations i WHERE i.status = 'accepted' AND i.accepted_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = i.organization_id AND m.account_id = i.accepted_by)",
+                    "accepted invitations without their membership",
+                ),
+            ];
+            for (sql, what) in checks {
+                let n = count(sql)?;
+                if n > 0 {
+                    problems.push(format!("{n} {what}"));
+                }
             }
             let orphan_documents = count(
                 "SELECT COUNT(*) FROM tenant_documents WHERE organization_id NOT IN (SELECT id FROM organizations)",

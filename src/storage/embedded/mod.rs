@@ -5,7 +5,8 @@
 //! tenant's documents share one table keyed by the organization's id (`tenant.rs`): the schema
 //! is the same size for ten organizations and for a million, and a rename touches no document.
 //!
-//! One module per concern, each implementing its role trait: `organizations`, `sessions`,
+//! One module per concern, each implementing its role trait: `organizations`, `members`,
+//! `invitations`, `sessions`,
 //! `throttle`, `tenant`, `idempotency`, `maintenance`; `schema` holds the DDL and the upgrades of
 //! older files, `codec` the row mapping and error translation.
 //!
@@ -22,7 +23,9 @@ use rusqlite::{Connection, Transaction};
 
 mod codec;
 mod idempotency;
+mod invitations;
 mod maintenance;
+mod members;
 mod organizations;
 mod schema;
 mod sessions;

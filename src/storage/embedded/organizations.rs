@@ -1,4 +1,4 @@
-//! Organizations and their admins on the embedded store. Each operation is one transaction,
+//! Organizations and their accounts on the embedded store. Each operation is one transaction,
 //! so the crash points inside it (shared with MongoDB's step-by-step operations) can only show
 //! that nothing of an interrupted operation survives.
 
@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::codec::{
-    admin_from_row, backend, conflict_or_backend, org_by_id, org_from_row, query_one, ts,
-    ADMIN_COLUMNS, ORG_COLUMNS,
+    account_from_row, backend, conflict_or_backend, org_by_id, org_from_row, query_one, ts,
+    ACCOUNT_COLUMNS, ORG_COLUMNS,
 };
 use super::EmbeddedStore;
-use crate::domain::{Admin, NewOrganization, OrgName, Organization};
+use crate::domain::{Account, NewOrganization, OrgName, Organization};
 use crate::storage::{Organizations, StoreError};
 
 #[async_trait]
@@ -30,9 +30,31 @@ impl Organizations for EmbeddedStore {
             .map_err(conflict_or_backend)?;
             fp.hit("create.after_claim");
             fp.hit("create.after_organization");
+            match &hash {
+                Some(hash) => {
+                    tx.execute(
+                        "INSERT INTO accounts (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![admin_id, org.admin_email, hash, ts(org.created_at)],
+                    )
+                    .map_err(conflict_or_backend)?;
+                }
+                None => {
+                    // The existing account re-authenticated; it may have been deleted since.
+                    let exists: bool = tx
+                        .query_row(
+                            "SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1)",
+                            [&admin_id],
+                            |r| r.get(0),
+                        )
+                        .map_err(backend)?;
+                    if !exists {
+                        return Err(StoreError::Gone);
+                    }
+                }
+            }
             tx.execute(
-                "INSERT INTO admins (id, email, password_hash, organization_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![admin_id, org.admin_email, hash, org.id, ts(org.created_at)],
+                "INSERT INTO memberships (organization_id, account_id, role, joined_at) VALUES (?1, ?2, 'owner', ?3)",
+                params![org.id, admin_id, ts(org.created_at)],
             )
             .map_err(conflict_or_backend)?;
             fp.hit("create.after_admin");
@@ -64,27 +86,27 @@ impl Organizations for EmbeddedStore {
         self.read(move |conn| org_by_id(conn, &id)).await
     }
 
-    async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>, StoreError> {
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         let email = email.to_owned();
         self.read(move |conn| {
             query_one(
                 conn,
-                &format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE email = ?1"),
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?1"),
                 &email,
-                admin_from_row,
+                account_from_row,
             )
         })
         .await
     }
 
-    async fn admin_by_id(&self, id: &str) -> Result<Option<Admin>, StoreError> {
+    async fn account_by_id(&self, id: &str) -> Result<Option<Account>, StoreError> {
         let id = id.to_owned();
         self.read(move |conn| {
             query_one(
                 conn,
-                &format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE id = ?1"),
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
                 &id,
-                admin_from_row,
+                account_from_row,
             )
         })
         .await
@@ -123,7 +145,19 @@ impl Organizations for EmbeddedStore {
                 return Ok(false);
             }
             fp.hit("delete.after_mark");
-            tx.execute("DELETE FROM admins WHERE organization_id = ?1", [&id])
+            // Accounts that belong nowhere else go with it (their refresh tokens and
+            // memberships by cascade); the others keep working in their other organizations.
+            tx.execute(
+                "DELETE FROM accounts WHERE id IN (SELECT account_id FROM memberships WHERE organization_id = ?1)
+                 AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.account_id = accounts.id AND m.organization_id != ?1)",
+                [&id],
+            )
+            .map_err(backend)?;
+            tx.execute("DELETE FROM refresh_tokens WHERE organization_id = ?1", [&id])
+                .map_err(backend)?;
+            tx.execute("DELETE FROM memberships WHERE organization_id = ?1", [&id])
+                .map_err(backend)?;
+            tx.execute("DELETE FROM invitations WHERE organization_id = ?1", [&id])
                 .map_err(backend)?;
             fp.hit("delete.after_admin");
             // In the same transaction as the organization: a crash cannot leave documents of

@@ -18,17 +18,47 @@ CREATE TABLE IF NOT EXISTS organizations (
     created_at      TEXT NOT NULL,
     updated_at      TEXT
 );
-CREATE TABLE IF NOT EXISTS admins (
+CREATE TABLE IF NOT EXISTS accounts (
     id              TEXT PRIMARY KEY,
     email           TEXT NOT NULL UNIQUE,
     password_hash   TEXT NOT NULL,
-    organization_id TEXT NOT NULL UNIQUE REFERENCES organizations(id) ON DELETE CASCADE,
     token_version   INTEGER NOT NULL DEFAULT 0,
     created_at      TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS memberships (
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    account_id      TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    role            TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'member', 'viewer')),
+    joined_at       TEXT NOT NULL,
+    PRIMARY KEY (organization_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS memberships_account ON memberships (account_id, joined_at);
+CREATE INDEX IF NOT EXISTS memberships_joined ON memberships (organization_id, joined_at, account_id);
+CREATE INDEX IF NOT EXISTS memberships_role ON memberships (organization_id, role, joined_at);
+CREATE TABLE IF NOT EXISTS invitations (
+    id              TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    email           TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    valid_hours     INTEGER NOT NULL,
+    expires_at      TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    invited_by      TEXT NOT NULL,
+    token_hash      TEXT NOT NULL UNIQUE,
+    accepted_by     TEXT
+);
+CREATE INDEX IF NOT EXISTS invitations_created ON invitations (organization_id, created_at, id);
+CREATE UNIQUE INDEX IF NOT EXISTS invitations_pending ON invitations (organization_id, email) WHERE status = 'pending';
+CREATE TABLE IF NOT EXISTS invitation_tokens (
+    hash          TEXT PRIMARY KEY,
+    invitation_id TEXT NOT NULL REFERENCES invitations(id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS invitation_tokens_invitation ON invitation_tokens (invitation_id);
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     hash       TEXT PRIMARY KEY,
-    admin_id   TEXT NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+    admin_id   TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    organization_id TEXT NOT NULL,
     family_id  TEXT NOT NULL,
     expires_at INTEGER NOT NULL,
     token_version INTEGER NOT NULL,
@@ -39,7 +69,7 @@ CREATE TABLE IF NOT EXISTS revoked_families (
     revoked_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family_id);
-CREATE INDEX IF NOT EXISTS refresh_tokens_admin ON refresh_tokens (admin_id);
+CREATE INDEX IF NOT EXISTS refresh_tokens_admin ON refresh_tokens (admin_id, organization_id);
 CREATE TABLE IF NOT EXISTS login_attempts (
     key          TEXT PRIMARY KEY,
     window_start INTEGER NOT NULL,
@@ -58,6 +88,68 @@ CREATE TABLE IF NOT EXISTS idempotency (
     sealed      BLOB
 );
 ";
+
+/// Whether the file has a table of this name.
+fn has_table(tx: &Transaction<'_>, name: &str) -> Result<bool, StoreError> {
+    tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )
+    .map_err(backend)
+}
+
+/// Before [`SCHEMA`]: moves a file made before teams aside. There, `admins` held one admin per
+/// organization and `refresh_tokens` pointed at it; the old tables are renamed so that
+/// [`SCHEMA`] creates the new ones, and [`adopt_admins`] fills them. Returns whether there was
+/// anything to move.
+pub(super) fn set_aside_admins(tx: &Transaction<'_>) -> Result<bool, StoreError> {
+    if !has_table(tx, "admins")? {
+        return Ok(false);
+    }
+    if has_table(tx, "refresh_tokens")? {
+        tx.execute_batch(
+            "DROP INDEX IF EXISTS refresh_tokens_family;
+             DROP INDEX IF EXISTS refresh_tokens_admin;
+             ALTER TABLE refresh_tokens RENAME TO refresh_tokens_before_teams;",
+        )
+        .map_err(backend)?;
+    }
+    Ok(true)
+}
+
+/// After [`SCHEMA`], for a file [`set_aside_admins`] moved aside: each admin becomes an account
+/// with an `owner` membership of its organization (joined when the admin was made), its refresh
+/// tokens carry on for that organization, and the old tables go. One transaction with the rest
+/// of start-up: a crash leaves the old file, and the next start-up runs this again.
+pub(super) fn adopt_admins(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "INSERT INTO accounts (id, email, password_hash, token_version, created_at)
+             SELECT id, email, password_hash, token_version, created_at FROM admins;
+         INSERT INTO memberships (organization_id, account_id, role, joined_at)
+             SELECT organization_id, id, 'owner', created_at FROM admins
+             WHERE organization_id IN (SELECT id FROM organizations);",
+    )
+    .map_err(backend)?;
+    if has_table(tx, "refresh_tokens_before_teams")? {
+        tx.execute_batch(
+            "INSERT INTO refresh_tokens (hash, admin_id, organization_id, family_id, expires_at, token_version, spent)
+                 SELECT r.hash, r.admin_id, a.organization_id, r.family_id, r.expires_at, r.token_version, r.spent
+                 FROM refresh_tokens_before_teams r JOIN admins a ON a.id = r.admin_id;
+             DROP TABLE refresh_tokens_before_teams;",
+        )
+        .map_err(backend)?;
+    }
+    tx.execute_batch("DROP TABLE admins").map_err(backend)?;
+    let adopted: i64 = tx
+        .query_row("SELECT COUNT(*) FROM memberships", [], |r| r.get(0))
+        .map_err(backend)?;
+    tracing::info!(
+        owners = adopted,
+        "admins became accounts with owner memberships"
+    );
+    Ok(())
+}
 
 /// Adds the `skeleton` column (the confusable skeleton of the slug, unique) to a database made
 /// before it existed, filling it in for every organization. Two existing organizations whose

@@ -17,7 +17,7 @@ fn end_sessions(
 ) -> Result<i64, StoreError> {
     let version: Option<i64> = tx
         .query_row(
-            "UPDATE admins SET password_hash = COALESCE(?2, password_hash), token_version = token_version + 1
+            "UPDATE accounts SET password_hash = COALESCE(?2, password_hash), token_version = token_version + 1
              WHERE id = ?1 RETURNING token_version",
             params![admin_id, new_hash],
             |r| r.get(0),
@@ -55,7 +55,7 @@ impl Sessions for EmbeddedStore {
         );
         self.write(move |tx, _| {
             tx.execute(
-                "UPDATE admins SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2",
+                "UPDATE accounts SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2",
                 params![id, old, new],
             )
             .map(|n| n == 1)
@@ -83,8 +83,8 @@ impl Sessions for EmbeddedStore {
                 return Err(StoreError::Revoked);
             }
             tx.execute(
-                "INSERT INTO refresh_tokens (hash, admin_id, family_id, expires_at, token_version) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![t.hash, t.admin_id, t.family_id, t.expires_at.timestamp(), t.token_version],
+                "INSERT INTO refresh_tokens (hash, admin_id, organization_id, family_id, expires_at, token_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![t.hash, t.admin_id, t.organization_id, t.family_id, t.expires_at.timestamp(), t.token_version],
             )
             .map_err(|e| {
                 if is_foreign_key(&e) {
@@ -108,20 +108,21 @@ impl Sessions for EmbeddedStore {
     ) -> Result<RefreshSpend, StoreError> {
         let hash = hash.to_owned();
         self.write(move |tx, _| {
-            let row: Option<(String, String, i64, i64, i64)> = tx
+            let row: Option<(String, String, String, i64, i64, i64)> = tx
                 .query_row(
-                    "SELECT admin_id, family_id, expires_at, spent, token_version FROM refresh_tokens WHERE hash = ?1",
+                    "SELECT admin_id, organization_id, family_id, expires_at, spent, token_version FROM refresh_tokens WHERE hash = ?1",
                     [&hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
                 )
                 .optional()
                 .map_err(backend)?;
-            let Some((admin_id, family_id, expires_at, spent, token_version)) = row else {
+            let Some((admin_id, organization_id, family_id, expires_at, spent, token_version)) = row else {
                 return Ok(RefreshSpend::Invalid);
             };
             let token = RefreshToken {
                 hash: hash.clone(),
                 admin_id,
+                organization_id,
                 family_id,
                 token_version,
                 expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or(now),

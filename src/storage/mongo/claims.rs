@@ -1,4 +1,4 @@
-//! Reservations: unique values (slug, skeleton, email) and create outcomes, each taken by
+//! Reservations: unique values (slug, skeleton) and create outcomes, each taken by
 //! inserting a document with that `_id` into `reservations`. Inserts into a unique `_id` are
 //! atomic on MongoDB and FerretDB alike, which update-time uniqueness is not on FerretDB.
 
@@ -126,9 +126,6 @@ pub(super) fn reservation_keys(org: &Document) -> Vec<String> {
         .and_then(|p| p.get_str("skeleton"))
     {
         keys.push(format!("skeleton:{skeleton}"));
-    }
-    if let Ok(email) = org.get_str("admin_email") {
-        keys.push(format!("email:{email}"));
     }
     if let Ok(slug) = org.get_document("pending").and_then(|p| p.get_str("slug")) {
         keys.push(format!("slug:{slug}"));

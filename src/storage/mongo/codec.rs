@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use mongodb::bson::{DateTime as BsonDateTime, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
 
-use crate::domain::{Admin, Organization};
+use crate::domain::{Account, Invitation, InvitationStatus, Member, MemberRole, Organization};
 use crate::storage::{StoreError, Taken};
 
 pub(super) const DUPLICATE_KEY: i32 = 11000;
@@ -79,16 +79,69 @@ pub(super) fn org_from_doc(d: &Document) -> Result<Organization, StoreError> {
     })
 }
 
-pub(super) fn admin_from_doc(d: &Document) -> Result<Admin, StoreError> {
+pub(super) fn account_from_doc(d: &Document) -> Result<Account, StoreError> {
     let s = |k: &str| d.get_str(k).map(str::to_owned).map_err(|_| field_err(k));
-    Ok(Admin {
+    Ok(Account {
         id: s("_id")?,
         email: s("email")?,
         password_hash: s("password_hash")?,
-        organization_id: s("organization_id")?,
         token_version: d
             .get_i64("token_version")
             .or_else(|_| d.get_i32("token_version").map(i64::from))
             .unwrap_or(0),
+    })
+}
+
+fn time_of(d: &Document, k: &str) -> Result<DateTime<Utc>, StoreError> {
+    d.get_datetime(k)
+        .map(|t| chrono_time(*t))
+        .map_err(|_| field_err(k))
+}
+
+fn role_of(d: &Document) -> Result<MemberRole, StoreError> {
+    MemberRole::parse(d.get_str("role").unwrap_or_default()).map_err(|_| field_err("role"))
+}
+
+/// A membership's `_id`: one per account and organization, so inserting it twice is a
+/// duplicate key (an insert-time uniqueness both servers enforce).
+pub(super) fn membership_key(org_id: &str, account_id: &str) -> String {
+    format!("{org_id}:{account_id}")
+}
+
+pub(super) fn member_from_doc(d: &Document) -> Result<Member, StoreError> {
+    let s = |k: &str| d.get_str(k).map(str::to_owned).map_err(|_| field_err(k));
+    Ok(Member {
+        account_id: s("account_id")?,
+        email: s("email")?,
+        role: role_of(d)?,
+        joined_at: time_of(d, "joined_at")?,
+    })
+}
+
+/// Stored invitation states: the API's four, plus `accepting` (an accept under way, which
+/// reads as accepted: its token is spent either way).
+pub(super) const ACCEPTING: &str = "accepting";
+
+pub(super) fn invitation_from_doc(d: &Document) -> Result<Invitation, StoreError> {
+    let s = |k: &str| d.get_str(k).map(str::to_owned).map_err(|_| field_err(k));
+    let status = match d.get_str("status").unwrap_or_default() {
+        ACCEPTING => InvitationStatus::Accepted,
+        other => InvitationStatus::parse(other).map_err(|_| field_err("status"))?,
+    };
+    Ok(Invitation {
+        id: s("_id")?,
+        organization_id: s("organization_id")?,
+        email: s("email")?,
+        role: role_of(d)?,
+        stored_status: status,
+        valid_hours: d
+            .get_i64("valid_hours")
+            .or_else(|_| d.get_i32("valid_hours").map(i64::from))
+            .ok()
+            .and_then(|h| u32::try_from(h).ok())
+            .ok_or_else(|| field_err("valid_hours"))?,
+        expires_at: time_of(d, "expires_at")?,
+        created_at: time_of(d, "created_at")?,
+        invited_by: s("invited_by")?,
     })
 }

@@ -12,8 +12,11 @@ use mongodb::IndexModel;
 use super::claims::{reservation_keys, DELETED_PREFIX};
 use super::codec::bson_time;
 use super::layout::{SKELETONS_UPGRADE, TENANT_DOCUMENTS};
+use super::teams_upkeep::{adopt_admins, team_problems, MEMBERSHIPS_UPGRADE};
 use super::tenant::owned_collections;
-use super::{MongoStore, ADMINS, LOGIN_ATTEMPTS, ORGS, RESERVATIONS, STATE_ACTIVE};
+use super::{
+    MongoStore, ADMINS, INVITATIONS, LOGIN_ATTEMPTS, MEMBERSHIPS, ORGS, RESERVATIONS, STATE_ACTIVE,
+};
 use crate::domain::TenantLayout;
 use crate::storage::{LayoutChange, Maintenance, ReconcileReport, StoreError};
 
@@ -52,8 +55,27 @@ impl Maintenance for MongoStore {
             (ORGS, plain(doc! { "state": 1 }, "state")),
             (ADMINS, unique(doc! { "email": 1 }, "email_unique")),
             (
-                ADMINS,
-                plain(doc! { "organization_id": 1 }, "organization_id"),
+                MEMBERSHIPS,
+                plain(doc! { "account_id": 1, "joined_at": 1 }, "account_joined"),
+            ),
+            (
+                MEMBERSHIPS,
+                plain(
+                    doc! { "organization_id": 1, "joined_at": 1, "account_id": 1 },
+                    "organization_joined",
+                ),
+            ),
+            (
+                INVITATIONS,
+                plain(
+                    doc! { "organization_id": 1, "created_at": 1, "_id": 1 },
+                    "organization_created",
+                ),
+            ),
+            (INVITATIONS, plain(doc! { "token_hash": 1 }, "token_hash")),
+            (
+                INVITATIONS,
+                plain(doc! { "old_token_hashes": 1 }, "old_token_hashes"),
             ),
             (
                 RESERVATIONS,
@@ -81,6 +103,16 @@ impl Maintenance for MongoStore {
             )
             .await?;
         }
+        // Once per database, after the indexes: each admin made before teams becomes an
+        // account with an owner membership.
+        if !self.upgrade_done(MEMBERSHIPS_UPGRADE).await? {
+            let adopted = adopt_admins(self).await?;
+            tracing::info!(
+                owners = adopted,
+                "admins became accounts with owner memberships"
+            );
+            self.record_upgrade(MEMBERSHIPS_UPGRADE).await?;
+        }
         self.check_layout().await
     }
 
@@ -101,13 +133,14 @@ impl Maintenance for MongoStore {
         self.finish_deletes(&mut report).await?;
         self.settle_creates(cutoff, &mut report).await?;
         self.finish_renames(cutoff, &mut report).await?;
+        self.settle_accepts(cutoff, &mut report).await?;
         self.sweep_deleted_tenants(cutoff, &mut report).await?;
         let orgs = self.all("find", &self.orgs(), doc! {}).await?;
         self.release_unused_reservations(&orgs, cutoff, &mut report)
             .await?;
         let org_ids: Vec<&str> = orgs.iter().filter_map(|o| o.get_str("_id").ok()).collect();
-        self.remove_orphans(&orgs, &org_ids, cutoff, &mut report)
-            .await?;
+        self.remove_orphans(&orgs, &mut report).await?;
+        self.sweep_teams(&org_ids, cutoff, &mut report).await?;
         self.expire_records(&org_ids, now).await?;
         Ok(report)
     }
@@ -119,29 +152,18 @@ impl Maintenance for MongoStore {
                 self.orgs().find(doc! {}).await?.try_collect().await
             })
             .await?;
-        let admins: Vec<Document> = self
-            .run("find", async {
-                self.admins().find(doc! {}).await?.try_collect().await
-            })
-            .await?;
         let reservations: Vec<Document> = self
             .run("find", async {
                 self.reservations().find(doc! {}).await?.try_collect().await
             })
             .await?;
         let collections = self.tenant_collections().await?;
+        problems.extend(team_problems(self, &orgs).await?);
         for org in &orgs {
             let id = org.get_str("_id").unwrap_or("?");
             let state = org.get_str("state").unwrap_or("?");
             if state != STATE_ACTIVE || org.get_document("pending").is_ok() {
                 problems.push(format!("organization {id} is unfinished ({state})"));
-            }
-            let n = admins
-                .iter()
-                .filter(|a| a.get_str("organization_id").ok() == Some(id))
-                .count();
-            if n != 1 {
-                problems.push(format!("organization {id} has {n} admins"));
             }
             let collection = org.get_str("collection_name").unwrap_or("?");
             let has_collection = collections.iter().any(|c| c == collection);
@@ -161,15 +183,6 @@ impl Maintenance for MongoStore {
                 }) {
                     problems.push(format!("organization {id} lacks reservation {key}"));
                 }
-            }
-        }
-        for admin in &admins {
-            let org_id = admin.get_str("organization_id").unwrap_or("?");
-            if !orgs.iter().any(|o| o.get_str("_id").ok() == Some(org_id)) {
-                problems.push(format!(
-                    "orphan admin {}",
-                    admin.get_str("_id").unwrap_or("?")
-                ));
             }
         }
         for res in &reservations {

@@ -4,9 +4,14 @@
 //! a sequence of idempotent steps whose order makes every intermediate state recognisable:
 //!
 //! - **Claims.** A unique value is taken by *inserting* a document into `reservations` whose
-//!   `_id` is `slug:<slug>` or `email:<email>` (insert-time duplicate keys are reported as
-//!   code 11000 by MongoDB and FerretDB alike; update-time ones are not on FerretDB). The unique
-//!   indexes on `organizations.slug` and `admins.email` back the claims up.
+//!   `_id` is `slug:<slug>` or `skeleton:<skeleton>` (insert-time duplicate keys are reported
+//!   as code 11000 by MongoDB and FerretDB alike; update-time ones are not on FerretDB). The
+//!   unique index on `organizations.slug` backs the claims up; accounts (`admins`) are only
+//!   ever inserted, so their unique `email` index needs no claim. A membership's `_id` is
+//!   `<organization id>:<account id>`, unique by construction.
+//! - **Teams.** Membership changes, invitations and accepts of one organization take its
+//!   operation lock (`lock.rs`): the role and owner count they decide on cannot change under
+//!   them, so the last owner stays protected without transactions.
 //! - **States.** An organization document is `creating` until its admin and collection exist,
 //!   then `active`; a delete first marks it `deleting`; a rename records `pending` (the target
 //!   name) before moving the collection. Reads only ever see `active` organizations.
@@ -19,10 +24,11 @@
 //! [`StoreError::Unavailable`], which the API answers with 503.
 
 //!
-//! One module per concern: `organizations` (create, read, delete), `rename`, `claims` (the
+//! One module per concern: `organizations` (create, read, delete), `members`, `invitations`,
+//! `rename`, `claims` (the
 //! reservations above), `tenant` (tenant documents in either layout), `layout` (the recorded
 //! layout, presence of serving instances, moving between layouts), `maintenance` (indexes,
-//! the reconciler's order, consistency check), `reconcile` (its passes), `sessions`, `throttle`, `idempotency`, `lock`, `clock`;
+//! the reconciler's order, consistency check), `reconcile` (its passes), `teams_upkeep` (teams' upgrade, check and sweep), `sessions`, `throttle`, `idempotency`, `lock`, `clock`;
 //! `codec` maps documents and driver errors.
 
 use std::future::IntoFuture;
@@ -37,13 +43,16 @@ mod claims;
 mod clock;
 mod codec;
 mod idempotency;
+mod invitations;
 mod layout;
 mod lock;
 mod maintenance;
+mod members;
 mod organizations;
 mod reconcile;
 mod rename;
 mod sessions;
+mod teams_upkeep;
 mod tenant;
 mod throttle;
 
@@ -61,6 +70,8 @@ pub(super) const RESERVATIONS: &str = "reservations";
 pub(super) const LOGIN_ATTEMPTS: &str = "login_attempts";
 pub(super) const LOGIN_WINDOWS: &str = "login_windows";
 pub(super) const REFRESH_TOKENS: &str = "refresh_tokens";
+pub(super) const MEMBERSHIPS: &str = "memberships";
+pub(super) const INVITATIONS: &str = "invitations";
 
 pub(super) const STATE_CREATING: &str = "creating";
 pub(super) const STATE_ACTIVE: &str = "active";
@@ -138,6 +149,12 @@ impl MongoStore {
     }
     pub(super) fn admins(&self) -> Collection<Document> {
         self.db.collection(ADMINS)
+    }
+    pub(super) fn memberships(&self) -> Collection<Document> {
+        self.db.collection(MEMBERSHIPS)
+    }
+    pub(super) fn invitations(&self) -> Collection<Document> {
+        self.db.collection(INVITATIONS)
     }
     pub(super) fn reservations(&self) -> Collection<Document> {
         self.db.collection(RESERVATIONS)

@@ -1,16 +1,16 @@
-//! Organizations and their admins on MongoDB: create (claims, then documents in a recognisable
-//! order, then a commit record), reads of active organizations only, and delete (mark, then
-//! purge). Renames are in `rename.rs`.
+//! Organizations and their accounts on MongoDB: create (claims, then documents in a
+//! recognisable order, then a commit record), reads of active organizations only, and delete
+//! (mark, then purge). Renames are in `rename.rs`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{doc, Bson, Document};
 
 use super::claims::{Outcome, DELETED_PREFIX};
-use super::codec::{admin_from_doc, bson_time, org_from_doc};
+use super::codec::{account_from_doc, bson_time, membership_key, org_from_doc};
 use super::tenant::owned_collections;
 use super::{MongoStore, STATE_ACTIVE, STATE_CREATING, STATE_DELETING};
-use crate::domain::{Admin, NewOrganization, OrgName, Organization, TenantLayout};
+use crate::domain::{Account, NewOrganization, OrgName, Organization, TenantLayout};
 use crate::storage::{Organizations, StoreError, Taken};
 
 #[async_trait]
@@ -20,23 +20,18 @@ impl Organizations for MongoStore {
         let org = new.organization();
         let slug_key = format!("slug:{}", org.slug);
         let skeleton_key = format!("skeleton:{}", new.name.skeleton());
-        let email_key = format!("email:{}", org.admin_email);
 
         let now = self.clock.now();
         if !self.claim(&slug_key, &org.id, now).await? {
             return Err(StoreError::Conflict(Taken::Name));
         }
         self.failpoints.reached("create.after_claim").await;
-        for (key, taken) in [(&skeleton_key, Taken::Name), (&email_key, Taken::Email)] {
-            let claimed = self.claim(key, &org.id, now).await;
-            if !matches!(claimed, Ok(true)) {
-                for held in [&slug_key, &skeleton_key] {
-                    if held != key {
-                        let _ = self.release(held, &org.id).await;
-                    }
-                }
-                return Err(claimed.err().unwrap_or(StoreError::Conflict(taken)));
-            }
+        // The email needs no claim: accounts are inserted, and the unique index on
+        // `admins.email` refuses a second one at insert time on both servers.
+        let claimed = self.claim(&skeleton_key, &org.id, now).await;
+        if !matches!(claimed, Ok(true)) {
+            let _ = self.release(&slug_key, &org.id).await;
+            return Err(claimed.err().unwrap_or(StoreError::Conflict(Taken::Name)));
         }
 
         let org_doc = doc! {
@@ -46,6 +41,8 @@ impl Organizations for MongoStore {
             "skeleton": new.name.skeleton(),
             "collection_name": &org.collection_name,
             "admin_email": &org.admin_email,
+            // Its purge looks here for an account the create made before its membership.
+            "creator_id": &new.admin_id,
             "created_at": bson_time(org.created_at),
             "updated_at": Bson::Null,
             "state": STATE_CREATING,
@@ -55,22 +52,42 @@ impl Organizations for MongoStore {
             self.run("insert organization", self.orgs().insert_one(&org_doc))
                 .await?;
             self.failpoints.reached("create.after_organization").await;
+            match &new.password_hash {
+                Some(hash) => {
+                    self.run(
+                        "insert account",
+                        self.admins().insert_one(doc! {
+                            "_id": &new.admin_id,
+                            "email": &org.admin_email,
+                            "password_hash": hash,
+                            "token_version": 0_i64,
+                            "created_at": bson_time(self.clock.now()),
+                        }),
+                    )
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::Conflict(_) => StoreError::Conflict(Taken::Email),
+                        other => other,
+                    })?;
+                }
+                None => {
+                    self.account_by_id(&new.admin_id)
+                        .await?
+                        .ok_or(StoreError::Gone)?;
+                }
+            }
             self.run(
-                "insert admin",
-                self.admins().insert_one(doc! {
-                    "_id": &new.admin_id,
-                    "email": &org.admin_email,
-                    "password_hash": &new.password_hash,
+                "insert membership",
+                self.memberships().insert_one(doc! {
+                    "_id": membership_key(&org.id, &new.admin_id),
                     "organization_id": &org.id,
-                    "token_version": 0_i64,
-                    "created_at": bson_time(self.clock.now()),
+                    "account_id": &new.admin_id,
+                    "email": &org.admin_email,
+                    "role": "owner",
+                    "joined_at": bson_time(org.created_at),
                 }),
             )
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => StoreError::Conflict(Taken::Email),
-                other => other,
-            })?;
+            .await?;
             self.failpoints.reached("create.after_admin").await;
             // In the shared layout the tenant's documents need no collection of their own.
             if layout == TenantLayout::Collection {
@@ -111,12 +128,12 @@ impl Organizations for MongoStore {
         self.active_org(doc! { "_id": id }).await
     }
 
-    async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>, StoreError> {
-        self.admin_of_active_org(doc! { "email": email }).await
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        self.account(doc! { "email": email }).await
     }
 
-    async fn admin_by_id(&self, id: &str) -> Result<Option<Admin>, StoreError> {
-        self.admin_of_active_org(doc! { "_id": id }).await
+    async fn account_by_id(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        self.account(doc! { "_id": id }).await
     }
 
     async fn rename_organization(
@@ -207,9 +224,32 @@ impl MongoStore {
             self.refresh().delete_many(doc! { "organization_id": &id }),
         )
         .await?;
+        // Accounts that belong nowhere else go with it (the creator too: a create interrupted
+        // before its membership left an account nothing else points at).
+        let mut accounts: Vec<String> = self
+            .all(
+                "find memberships",
+                &self.memberships(),
+                doc! { "organization_id": &id },
+            )
+            .await?
+            .iter()
+            .filter_map(|m| m.get_str("account_id").ok().map(str::to_owned))
+            .collect();
+        accounts.extend(org.get_str("creator_id").ok().map(str::to_owned));
+        for account in &accounts {
+            self.drop_if_unattached(account, Some(&id)).await?;
+        }
         self.run(
-            "delete admins",
-            self.admins().delete_many(doc! { "organization_id": &id }),
+            "delete memberships",
+            self.memberships()
+                .delete_many(doc! { "organization_id": &id }),
+        )
+        .await?;
+        self.run(
+            "delete invitations",
+            self.invitations()
+                .delete_many(doc! { "organization_id": &id }),
         )
         .await?;
         self.failpoints.reached("delete.after_admin").await;
@@ -267,31 +307,63 @@ impl MongoStore {
     ) -> Result<Option<Organization>, StoreError> {
         let mut filter = filter;
         filter.insert("state", STATE_ACTIVE);
-        self.run("find organization", self.orgs().find_one(filter))
-            .await?
-            .map(|d| org_from_doc(&d))
-            .transpose()
-    }
-
-    pub(super) async fn admin_of_active_org(
-        &self,
-        filter: Document,
-    ) -> Result<Option<Admin>, StoreError> {
         let Some(doc) = self
-            .run("find admin", self.admins().find_one(filter))
+            .run("find organization", self.orgs().find_one(filter))
             .await?
         else {
             return Ok(None);
         };
-        let admin = admin_from_doc(&doc)?;
-        let active = self
+        let mut org = org_from_doc(&doc)?;
+        // The longest-standing owner's email, read with the organization so that it follows
+        // role changes without a second write that a crash could separate from the first.
+        let owner = self
             .run(
-                "find organization",
-                self.orgs()
-                    .find_one(doc! { "_id": &admin.organization_id, "state": STATE_ACTIVE }),
+                "find owner",
+                self.memberships()
+                    .find_one(doc! { "organization_id": &org.id, "role": "owner" })
+                    .sort(doc! { "joined_at": 1, "account_id": 1 }),
             )
+            .await?;
+        if let Some(email) = owner.as_ref().and_then(|m| m.get_str("email").ok()) {
+            org.admin_email = email.to_owned();
+        }
+        Ok(Some(org))
+    }
+
+    pub(super) async fn account(&self, filter: Document) -> Result<Option<Account>, StoreError> {
+        self.run("find account", self.admins().find_one(filter))
+            .await?
+            .map(|d| account_from_doc(&d))
+            .transpose()
+    }
+
+    /// Deletes the account, with its refresh tokens, if it has no membership other than in
+    /// `leaving` (an account exists only to belong). Idempotent.
+    pub(super) async fn drop_if_unattached(
+        &self,
+        account_id: &str,
+        leaving: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut others = doc! { "account_id": account_id };
+        if let Some(org) = leaving {
+            others.insert("organization_id", doc! { "$ne": org });
+        }
+        let elsewhere = self
+            .run("find memberships", self.memberships().find_one(others))
             .await?
             .is_some();
-        Ok(active.then_some(admin))
+        if !elsewhere {
+            self.run(
+                "delete refresh tokens",
+                self.refresh().delete_many(doc! { "admin_id": account_id }),
+            )
+            .await?;
+            self.run(
+                "delete account",
+                self.admins().delete_one(doc! { "_id": account_id }),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }

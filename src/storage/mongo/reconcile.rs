@@ -1,6 +1,8 @@
 //! The reconciler's passes on MongoDB, each idempotent, so instances racing on them agree:
 //! finish deletes, settle abandoned creates, finish abandoned renames, sweep the documents of
 //! deleted tenants, release reservations nothing uses, remove orphans, expire old records.
+//! Teams' passes (settle interrupted accepts, sweep accounts and memberships) are in
+//! `invitations.rs` and `teams_upkeep.rs`.
 //! [`super::maintenance`] runs them in that order.
 
 use futures::TryStreamExt;
@@ -147,27 +149,13 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Admins without an organization, and tenant collections nothing owns or claims.
+    /// Tenant collections nothing owns or claims (accounts and memberships nothing owns are
+    /// `sweep_teams`'s).
     pub(super) async fn remove_orphans(
         &self,
         orgs: &[Document],
-        org_ids: &[&str],
-        cutoff: BsonDateTime,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
-        let orphans = self
-            .run(
-                "delete orphan admins",
-                self.admins().delete_many(doc! {
-                    "organization_id": { "$nin": &org_ids }, "created_at": { "$lt": cutoff },
-                }),
-            )
-            .await?;
-        if orphans.deleted_count > 0 {
-            report
-                .repaired
-                .push(format!("deleted {} orphan admins", orphans.deleted_count));
-        }
         let claimed: Vec<String> = self
             .run("find", async {
                 self.reservations()

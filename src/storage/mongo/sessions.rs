@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 
-use super::codec::{admin_from_doc, bson_time, chrono_time, field_err};
+use super::codec::{account_from_doc, bson_time, chrono_time, field_err};
 use super::MongoStore;
-use crate::storage::{RefreshSpend, RefreshToken, Sessions, StoreError};
+use crate::storage::{Organizations, RefreshSpend, RefreshToken, Sessions, StoreError};
 
 impl MongoStore {
     /// Bumps the admin's token version (applying `set`, e.g. a new password hash) and deletes
@@ -36,7 +36,7 @@ impl MongoStore {
             self.refresh().delete_many(doc! { "admin_id": admin_id }),
         )
         .await?;
-        Ok(admin_from_doc(&admin)?.token_version)
+        Ok(account_from_doc(&admin)?.token_version)
     }
 }
 
@@ -74,20 +74,15 @@ impl Sessions for MongoStore {
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
-        let organization_id = self
-            .run(
-                "find admin",
-                self.admins().find_one(doc! { "_id": &token.admin_id }),
-            )
+        self.account_by_id(&token.admin_id)
             .await?
-            .and_then(|a| a.get_str("organization_id").ok().map(str::to_owned))
             .ok_or(StoreError::Gone)?;
         self.run(
             "insert refresh token",
             self.refresh().insert_one(doc! {
                 "_id": &token.hash,
                 "admin_id": &token.admin_id,
-                "organization_id": organization_id,
+                "organization_id": &token.organization_id,
                 "family_id": &token.family_id,
                 "token_version": token.token_version,
                 "expires_at": bson_time(token.expires_at),
@@ -149,6 +144,10 @@ impl Sessions for MongoStore {
                 .get_str("admin_id")
                 .map_err(|_| field_err("admin_id"))?
                 .to_owned(),
+            organization_id: found
+                .get_str("organization_id")
+                .map_err(|_| field_err("organization_id"))?
+                .to_owned(),
             family_id: found
                 .get_str("family_id")
                 .map_err(|_| field_err("family_id"))?
@@ -164,7 +163,7 @@ impl Sessions for MongoStore {
         let marker = doc! {
             "_id": format!("{hash}:spent"),
             "admin_id": &token.admin_id,
-            "organization_id": found.get_str("organization_id").unwrap_or_default(),
+            "organization_id": &token.organization_id,
             "family_id": &token.family_id,
             "expires_at": bson_time(token.expires_at),
             "spent": true,
