@@ -51,3 +51,83 @@ both_stores! {
         }
     }
 }
+
+both_stores! {
+    /// Three processes: a role change or a removal made through one instance applies to the
+    /// member's existing token on every instance at its next request, and two owners demoting
+    /// each other through different instances leave exactly one owner, every time.
+    async fn three_instances_agree_on_roles_and_the_last_owner(backend: Backend) {
+        let location = StoreLocation::fresh(&backend);
+        let mut instances = Vec::new();
+        for _ in 0..3 {
+            instances.push(start_service(&location, &[("RATE_LIMITS", "off")]).await);
+        }
+        let client = reqwest::Client::new();
+        let post = |i: usize, path: &str, token: Option<&str>, body: serde_json::Value| {
+            let mut req = client.post(instances[i].url(path)).json(&body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            async move { req.send().await.unwrap() }
+        };
+        let body = |r: reqwest::Response| async move { r.json::<serde_json::Value>().await.unwrap() };
+        let r = post(0, "/org/create", None, json!({"organization_name": "Roles", "email": "o@roles.com", "password": PASSWORD})).await;
+        assert_eq!(r.status(), 201);
+        let owner = body(post(0, "/admin/login", None, json!({"email": "o@roles.com", "password": PASSWORD})).await).await;
+        let owner_token = owner["access_token"].as_str().unwrap().to_owned();
+        let join = |email: &'static str, role: &'static str| {
+            let owner_token = owner_token.clone();
+            let post = &post;
+            async move {
+                let inv = body(post(1, "/org/invitations", Some(&owner_token), json!({"email": email, "role": role})).await).await;
+                let r = post(2, "/invitations/accept", None, json!({"token": inv["token"], "password": PASSWORD})).await;
+                assert_eq!(r.status(), 200);
+                body(r).await
+            }
+        };
+        let member = join("m@roles.com", "admin").await;
+        let token = member["access_token"].as_str().unwrap().to_owned();
+        let id = member["admin_id"].as_str().unwrap().to_owned();
+        let invite = |i: usize, n: usize| post(i, "/org/invitations", Some(&token), json!({"email": format!("x{n}@roles.com"), "role": "viewer"}));
+        for i in 0..3 {
+            assert_eq!(invite(i, i).await.status(), 201, "instance {i}");
+        }
+        let r = client.patch(instances[1].url(&format!("/org/members/{id}"))).bearer_auth(&owner_token)
+            .json(&json!({"role": "viewer"})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        for i in 0..3 {
+            assert_eq!(invite(i, 10 + i).await.status(), 403, "instance {i} still trusts the old role");
+        }
+        let r = client.delete(instances[2].url(&format!("/org/members/{id}"))).bearer_auth(&owner_token).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        for (i, instance) in instances.iter().enumerate() {
+            let r = client.get(instance.url("/admin/me")).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(r.status(), 401, "instance {i} still accepts a removed member");
+        }
+
+        // Two owners, each demoting the other through a different instance.
+        let second = join("s@roles.com", "owner").await;
+        for round in 0..3 {
+            let (a, b) = if round % 2 == 0 { (&owner, &second) } else { (&second, &owner) };
+            let demote = |i: usize, by: &serde_json::Value, whom: &serde_json::Value| {
+                client.patch(instances[i].url(&format!("/org/members/{}", whom["admin_id"].as_str().unwrap())))
+                    .bearer_auth(by["access_token"].as_str().unwrap()).json(&json!({"role": "admin"})).send()
+            };
+            let (ra, rb) = tokio::join!(demote(0, a, b), demote(1, b, a));
+            let statuses = [ra.unwrap().status().as_u16(), rb.unwrap().status().as_u16()];
+            assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "round {round}: {statuses:?}");
+            // Restore two owners for the next round, through the survivor.
+            let members = body(client.get(instances[2].url("/org/members")).bearer_auth(owner_token.as_str()).send().await.unwrap()).await;
+            let survivor = members["members"].as_array().unwrap().iter().find(|m| m["role"] == "owner").unwrap().clone();
+            let (by, other) = if survivor["admin_id"] == owner["admin_id"] { (&owner, &second) } else { (&second, &owner) };
+            let r = client.patch(instances[2].url(&format!("/org/members/{}", other["admin_id"].as_str().unwrap())))
+                .bearer_auth(by["access_token"].as_str().unwrap()).json(&json!({"role": "owner"})).send().await.unwrap();
+            assert_eq!(r.status(), 200, "round {round}");
+        }
+        let problems = location.store().await.consistency_problems().await.unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        for instance in instances {
+            instance.kill().await;
+        }
+    }
+}
