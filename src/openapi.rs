@@ -203,11 +203,13 @@ fn describe_headers_and_names(doc: &mut serde_json::Value) {
         .pointer_mut("/components/schemas")
         .and_then(|s| s.as_object_mut())
     {
-        for schema in schemas.values_mut() {
-            let is_request = schema
-                .get("required")
-                .and_then(|r| r.as_array())
-                .is_some_and(|r| r.iter().any(|f| f == "organization_name"));
+        for (schema_name, schema) in schemas.iter_mut() {
+            // A request body (optional names, as in a login, included).
+            let is_request = schema_name.ends_with("Request")
+                || schema
+                    .get("required")
+                    .and_then(|r| r.as_array())
+                    .is_some_and(|r| r.iter().any(|f| f == "organization_name"));
             if let Some(name) = schema.pointer_mut("/properties/organization_name") {
                 // Responses show names already accepted; requests are held to the rule.
                 if is_request {
