@@ -17,10 +17,11 @@ cd "$(dirname "$0")/.."
 
 PURE=(
   src/domain/org_name.rs src/domain/email.rs src/domain/password.rs src/domain/organization.rs
-  src/domain/layout.rs
+  src/domain/layout.rs src/domain/team.rs src/domain/page.rs src/domain/invitation.rs
   src/auth/jwt.rs src/auth/throttle.rs src/auth/refresh.rs src/auth/password.rs
   src/client_addr.rs src/config/secret.rs src/config/parse.rs src/error.rs src/extract/mod.rs
   src/idempotency.rs src/ratelimit.rs src/metrics.rs src/failpoint.rs src/routes/forms.rs
+  src/routes/team_forms.rs
 )
 
 OUT="${CARGO_TARGET_DIR:-target}/mutants"
