@@ -11,6 +11,8 @@
 mod common;
 #[path = "load/report.rs"]
 mod report;
+#[path = "load/teams.rs"]
+mod teams;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -389,6 +391,9 @@ impl Bench {
         figures.insert("create".into(), json!({ "rps": round(creates), "ceiling_rps": round(create_ceiling), "bcrypt_hash_ms": round(hashing.as_secs_f64() * 1000.0), "ratio": round(creates / create_ceiling) }));
 
         eprintln!("bench: {}: creates done", self.store);
+        self.team_figures(&base, &store, &hash, hashing, &mut figures)
+            .await;
+        eprintln!("bench: {}: teams done", self.store);
         // Renames: an empty tenant and a large one (the store's rename, without re-authentication).
         let empty = self.rename_time(&base, &store, "Rename Empty", 0).await;
         let large = self

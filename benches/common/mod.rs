@@ -288,10 +288,25 @@ pub async fn seed(store: &Arc<dyn Store>, from: usize, to: usize, hash: &str) {
 
 /// Runs oha and summarizes its JSON output.
 pub fn oha(oha: &Path, phase: Duration, concurrency: usize, url: &str, body: Option<&str>) -> Load {
+    oha_with(oha, phase, concurrency, url, body, &[])
+}
+
+/// [`oha`] with extra request headers (`"name: value"`), e.g. a bearer token.
+pub fn oha_with(
+    oha: &Path,
+    phase: Duration,
+    concurrency: usize,
+    url: &str,
+    body: Option<&str>,
+    headers: &[&str],
+) -> Load {
     let mut cmd = Command::new(oha);
     cmd.args(["--no-tui", "--output-format", "json", "-z"])
         .arg(format!("{}ms", phase.as_millis()))
         .args(["-c", &concurrency.to_string()]);
+    for header in headers {
+        cmd.args(["-H", header]);
+    }
     if let Some(body) = body {
         cmd.args([
             "-m",

@@ -38,6 +38,18 @@ pub fn targets(store: &str, f: &serde_json::Map<String, Value>) -> Value {
             25.0,
             false,
         ),
+        (
+            "GET /org/members (100 members) ≥ 0.5 × GET /org/get",
+            num(&["members_list_c32", "ratio"]),
+            0.5,
+            true,
+        ),
+        (
+            "invitation accepts ≥ 0.8 × bcrypt ceiling (cores ÷ one hash)",
+            num(&["accept", "ratio"]),
+            0.8,
+            true,
+        ),
         ("peak RSS ≤ 64 MiB", num(&["peak_rss_mib"]), 64.0, false),
         (
             "GET p99 with many organizations ≤ 1.25 × with 10",
@@ -115,6 +127,16 @@ pub fn markdown(report: &Value) -> String {
             f["create"]["rps"],
             f["create"]["ceiling_rps"],
             f["create"]["ratio"]
+        );
+        let m = &f["members_list_c32"];
+        s += &format!(
+            "| GET /org/members, 100 members, 32 connections: req/s (p50 / p99 ms) | {} ({} / {}) | GET /org/get: {} ({} / {}) | {} |\n",
+            m["api"]["ok_rps"], m["api"]["p50_ms"], m["api"]["p99_ms"],
+            m["get_org"]["ok_rps"], m["get_org"]["p50_ms"], m["get_org"]["p99_ms"], m["ratio"]
+        );
+        s += &format!(
+            "| invitation accepts/s (new accounts) | {} | {} | {} |\n",
+            f["accept"]["rps"], f["accept"]["ceiling_rps"], f["accept"]["ratio"]
         );
         s += &format!(
             "| store rename ms: empty tenant / {} documents | {} / {} | | {} |\n",
