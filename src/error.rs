@@ -87,6 +87,9 @@ pub enum ApiError {
     /// 410: an invitation token that worked once and no longer does.
     #[error("gone: {0}")]
     Gone(&'static str),
+    /// 412: `If-Match` names another version than the current one.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// 413: body over the limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -117,6 +120,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Gone(_) => StatusCode::GONE,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -151,6 +155,10 @@ impl From<StoreError> for ApiError {
                 "The organization's only owner cannot be removed, demoted or leave; make another owner first, or delete the organization".into(),
             ),
             StoreError::Ended(end) => Self::Gone(end.detail()),
+            StoreError::Quota => Self::Forbidden(
+                "The organization's document quota (TENANT_MAX_DOCUMENTS) is reached",
+            ),
+            StoreError::Precondition => Self::PreconditionFailed,
             StoreError::Gone => Self::NotFound("Organization not found".into()),
             StoreError::Revoked => Self::Unauthorized("Could not validate credentials"),
             // Waited for a concurrent change of the same organization and gave up: a 503 with
@@ -177,6 +185,9 @@ impl IntoResponse for ApiError {
             Self::Unauthorized(msg) | Self::Forbidden(msg) | Self::Gone(msg) => (*msg).to_owned(),
             Self::NotFound(msg) | Self::Conflict(msg) => msg.clone(),
             Self::PayloadTooLarge => "Request body is too large".to_owned(),
+            Self::PreconditionFailed => {
+                "If-Match does not match the document's current version".to_owned()
+            }
             Self::UnsupportedMediaType => "Content-Type must be application/json".to_owned(),
             Self::TooManyRequests { .. } => "Too many requests; try again later".to_owned(),
             Self::Unavailable(cause) => {
@@ -219,6 +230,7 @@ mod tests {
             (ApiError::NotFound("x".into()), 404),
             (ApiError::Conflict("x".into()), 409),
             (ApiError::Gone("x"), 410),
+            (ApiError::PreconditionFailed, 412),
             (ApiError::PayloadTooLarge, 413),
             (ApiError::UnsupportedMediaType, 415),
             (ApiError::TooManyRequests { retry_after: 3 }, 429),

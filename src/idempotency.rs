@@ -165,7 +165,14 @@ async fn handle(
         );
     }
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, crate::extract::MAX_BODY_BYTES)
+    // The largest body any route takes (a document's); each route's own limit still applies
+    // when its handler reads the body again.
+    let limit = state
+        .config
+        .tenant
+        .max_body_bytes()
+        .max(crate::extract::MAX_BODY_BYTES);
+    let bytes = to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::PayloadTooLarge.into_response())?;
     let path_and_query = parts

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         (name = "admin", description = "Log in, refresh, log out, change the password"),
         (name = "members", description = "The caller, the organization's members and their roles"),
         (name = "invitations", description = "Invite people by email; accept an invitation"),
+        (name = "documents", description = "The organization's own documents: store, read, query, update with ETag / If-Match, delete"),
         (name = "health", description = "Probes"),
     )
 )]
@@ -68,6 +69,46 @@ pub fn document_json(openapi: &utoipa::openapi::OpenApi) -> serde_json::Value {
                 "operationId": "login_admin",
                 "requestBody": { "email": "$request.body#/email", "password": "$request.body#/password" },
                 "description": "Log in with the credentials just registered",
+            }),
+        ),
+        (
+            "/org/documents",
+            "201",
+            "GetDocument",
+            json!({
+                "operationId": "get_document",
+                "parameters": { "id": "$response.body#/id" },
+                "description": "Read the document just stored",
+            }),
+        ),
+        (
+            "/org/documents",
+            "201",
+            "ReplaceDocument",
+            json!({
+                "operationId": "replace_document",
+                "parameters": { "id": "$response.body#/id" },
+                "description": "Replace the document just stored",
+            }),
+        ),
+        (
+            "/org/documents",
+            "201",
+            "PatchDocument",
+            json!({
+                "operationId": "patch_document",
+                "parameters": { "id": "$response.body#/id" },
+                "description": "Merge-patch the document just stored",
+            }),
+        ),
+        (
+            "/org/documents",
+            "201",
+            "DeleteDocument",
+            json!({
+                "operationId": "delete_document",
+                "parameters": { "id": "$response.body#/id" },
+                "description": "Delete the document just stored",
             }),
         ),
         (

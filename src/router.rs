@@ -27,7 +27,7 @@ use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::openapi::ApiDoc;
 use crate::ratelimit::{self, RateLimits};
-use crate::routes::{admin, demo, docs, health, invitations, members, orgs};
+use crate::routes::{admin, demo, docs, documents, health, invitations, members, orgs};
 use crate::server;
 use crate::state::AppState;
 
@@ -57,6 +57,22 @@ pub fn router(state: AppState, limits: Option<Arc<RateLimits>>) -> Router {
     if state.config.demo_mode {
         api = api.routes(routes!(demo::create_sample_data));
     }
+    // Documents take bodies up to MAX_DOCUMENT_BYTES (the other routes 16 KiB): the inner
+    // limit wins, and a longer body is a 413 before it is read whole.
+    let documents = OpenApiRouter::new()
+        .routes(routes!(
+            documents::create_document,
+            documents::list_documents
+        ))
+        .routes(routes!(documents::count_documents))
+        .routes(routes!(
+            documents::get_document,
+            documents::replace_document,
+            documents::patch_document,
+            documents::delete_document
+        ))
+        .layer(DefaultBodyLimit::max(state.config.tenant.max_body_bytes()));
+    let api = api.merge(documents);
     let (api, openapi) = api.with_state(state.clone()).split_for_parts();
     // The document is rendered at its first request, off the executor: the name pattern in it
     // is computed from every Unicode character, which start-up need not wait for.

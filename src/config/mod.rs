@@ -10,6 +10,7 @@ mod http;
 mod parse;
 mod secret;
 mod storage;
+mod tenant;
 mod testing;
 
 pub use auth::AuthConfig;
@@ -17,6 +18,7 @@ pub use http::HttpConfig;
 use parse::parse_bool;
 pub use secret::{estimated_entropy_bits, production_key_problem, Secret};
 pub use storage::{StorageConfig, StoreConfig, MIN_RECONCILE_GRACE_SECONDS};
+pub use tenant::TenantLimits;
 pub use testing::TestHooks;
 
 /// A start-up error that names the offending variable.
@@ -72,6 +74,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The store, its timeouts and its reconciler.
     pub storage: StorageConfig,
+    /// Limits on the organizations' documents.
+    pub tenant: TenantLimits,
     /// Test-only crash points and clock error.
     pub testing: TestHooks,
 }
@@ -135,6 +139,7 @@ impl Config {
             http: HttpConfig::parse(&get)?,
             auth: AuthConfig::parse(&get, app_env)?,
             storage: StorageConfig::parse(&get, app_env)?,
+            tenant: TenantLimits::parse(&get)?,
             testing: TestHooks::parse(&get, app_env)?,
         })
     }

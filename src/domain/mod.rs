@@ -4,7 +4,9 @@
 //! tokens) takes only these, so an unchecked name, email or password cannot reach the store.
 //! In particular [`OrgName`] is the only source of tenant collection names.
 
+mod document;
 mod email;
+mod filter;
 mod invitation;
 mod layout;
 mod org_name;
@@ -13,7 +15,9 @@ mod page;
 mod password;
 mod team;
 
+pub use document::{key_allowed, merge_patch, DocumentBody, StoredDocument, MAX_DEPTH};
 pub use email::Email;
+pub use filter::{Condition, Filter, Scalar, MAX_CONDITIONS};
 pub use invitation::{
     invitation_expiry, invitation_hours, Invitation, InvitationEnd, InvitationStatus,
     DEFAULT_INVITATION_HOURS, MAX_INVITATION_HOURS,

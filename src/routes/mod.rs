@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod demo;
 pub mod docs;
+mod document_forms;
+pub mod documents;
 mod forms;
 pub mod health;
 pub mod invitations;

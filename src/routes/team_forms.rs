@@ -47,18 +47,23 @@ fn query_field<T>(name: &str, parsed: Result<T, Invalid>) -> Result<T, ApiError>
     parsed.map_err(|e| ApiError::field(&["query", name], e.kind, e.message))
 }
 
+/// `?limit=` as text: 1 to 100, default 50.
+pub fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
+    let limit = limit
+        .map(|raw| {
+            raw.parse::<i64>().map_err(|_| {
+                Invalid::new("int_parsing", "limit must be an integer between 1 and 100")
+            })
+        })
+        .transpose();
+    query_field("limit", limit.and_then(page_limit))
+}
+
 impl Page {
     /// `limit` as the query string has it (a number in text), `cursor` as issued.
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, ApiError> {
-        let limit = limit
-            .map(|raw| {
-                raw.parse::<i64>().map_err(|_| {
-                    Invalid::new("int_parsing", "limit must be an integer between 1 and 100")
-                })
-            })
-            .transpose();
         Ok(Self {
-            limit: query_field("limit", limit.and_then(page_limit))?,
+            limit: parse_limit(limit)?,
             after: cursor
                 .map(|c| query_field("cursor", PageKey::decode(c)))
                 .transpose()?,

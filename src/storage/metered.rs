@@ -30,7 +30,9 @@ impl MeteredStore {
                 | StoreError::Revoked
                 | StoreError::Busy
                 | StoreError::Rule(_)
-                | StoreError::Ended(_),
+                | StoreError::Ended(_)
+                | StoreError::Quota
+                | StoreError::Precondition,
             ) => "rejected",
             Err(StoreError::Unavailable(_)) => "unavailable",
             Err(StoreError::Refused(_) | StoreError::Backend(_)) => "error",

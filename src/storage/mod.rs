@@ -17,7 +17,8 @@ pub mod mongo;
 mod roles;
 
 pub use roles::{
-    Idempotency, Invitations, Maintenance, Members, Organizations, Sessions, TenantData, Throttle,
+    Documents, Idempotency, Invitations, Maintenance, Members, Organizations, Sessions, TenantData,
+    Throttle,
 };
 
 use std::sync::Arc;
@@ -62,6 +63,12 @@ pub enum StoreError {
     /// The invitation's token no longer works, and why.
     #[error("invitation {0:?}")]
     Ended(InvitationEnd),
+    /// The organization holds `TENANT_MAX_DOCUMENTS` documents already.
+    #[error("document quota reached")]
+    Quota,
+    /// The document's version is not the one the write was conditioned on (`If-Match`).
+    #[error("version mismatch")]
+    Precondition,
     /// The refresh-token chain was revoked (or the token already stored): it cannot be joined.
     #[error("revoked")]
     Revoked,
@@ -197,6 +204,7 @@ pub trait Store:
     + Sessions
     + Throttle
     + TenantData
+    + Documents
     + Idempotency
     + 'static
 {

@@ -16,8 +16,8 @@ use super::{
     ReconcileReport, RefreshSpend, RefreshToken, StoreError,
 };
 use crate::domain::{
-    Account, Invitation, InvitationStatus, Member, MemberChange, MemberRole, Membership,
-    NewOrganization, OrgName, Organization, PageKey, TenantLayout,
+    Account, Filter, Invitation, InvitationStatus, Member, MemberChange, MemberRole, Membership,
+    NewOrganization, OrgName, Organization, PageKey, StoredDocument, TenantLayout,
 };
 
 /// Declares a role trait whose operations all return `Result<_, StoreError>`, and implements
@@ -234,5 +234,29 @@ role! {
         /// not the current one, or an invitation no longer pending). Creates the account when
         /// `account.password_hash` is given. Returns the new membership.
         async fn accept_invitation(&self, id: &str, token_hash: &str, account: &AcceptingAccount, now: DateTime<Utc>) -> Result<Member, StoreError>;
+    }
+}
+
+role! {
+    /// The organization's documents, one at a time, through the API.
+    pub trait Documents {
+        /// Stores a new document with version 1, unless the organization holds `max_documents`
+        /// already ([`StoreError::Quota`]); [`StoreError::Gone`] if the organization is.
+        async fn insert_document(&self, org: &Organization, id: &str, data: &serde_json::Map<String, serde_json::Value>, at: DateTime<Utc>, max_documents: u64) -> Result<StoredDocument, StoreError>;
+
+        /// The organization's document with this id.
+        async fn get_document(&self, org: &Organization, id: &str) -> Result<Option<StoredDocument>, StoreError>;
+
+        /// Replaces the document's data (`Some`) or deletes it (`None`), if its version is still
+        /// `expected` ([`StoreError::Precondition`] otherwise), atomically: of concurrent writes
+        /// conditioned on one version exactly one succeeds. [`StoreError::Gone`] if there is no
+        /// such document. Returns the new document (`None` when deleted).
+        async fn write_document(&self, org: &Organization, id: &str, expected: i64, data: Option<&serde_json::Map<String, serde_json::Value>>, at: DateTime<Utc>) -> Result<Option<StoredDocument>, StoreError>;
+
+        /// The documents matching `filter`, oldest first, from after the document `after`.
+        async fn list_documents(&self, org: &Organization, filter: &Filter, after: Option<String>, limit: u32) -> Result<Vec<StoredDocument>, StoreError>;
+
+        /// How many documents match `filter`.
+        async fn count_documents(&self, org: &Organization, filter: &Filter) -> Result<u64, StoreError>;
     }
 }

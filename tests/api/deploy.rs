@@ -10,7 +10,14 @@ fn read(path: &str) -> String {
 /// Every environment variable `src/config/mod.rs` reads: the string in each `get("X")` and
 /// `parse_…(&get, "X", …)` call.
 fn config_variables() -> BTreeSet<String> {
-    let files = ["mod.rs", "http.rs", "auth.rs", "storage.rs", "testing.rs"];
+    let files = [
+        "mod.rs",
+        "http.rs",
+        "auth.rs",
+        "storage.rs",
+        "tenant.rs",
+        "testing.rs",
+    ];
     let source: String = files
         .iter()
         .map(|f| read(&format!("src/config/{f}")))

@@ -163,6 +163,84 @@ async fn every_documented_example_works_in_walk_through_order() {
         .await;
     assert_eq!(r.status(), 204, "delete {p}");
 
+    // Documents: store, read, list, count, replace (If-Match), merge-patch, delete.
+    let (m, p) = send("post", "/org/documents");
+    let body_example = |m: &str, p: &str, content: &str| {
+        doc["paths"][p][m]["requestBody"]["content"][content]["example"].clone()
+    };
+    let example = body_example(m, p, "application/json");
+    assert!(example.is_object(), "{m} {p} has an example body");
+    let r = app.call(Method::POST, p, &token, Some(&example)).await;
+    assert_eq!(r.status(), 201, "{m} {p}");
+    let stored = json_body(r).await;
+    let id = stored["id"].as_str().unwrap().to_owned();
+    let (_, p) = send("get", "/org/documents/{id}");
+    let one = p.replace("{id}", &id);
+    assert_eq!(
+        app.call(Method::GET, &one, &token, None).await.status(),
+        200,
+        "get {p}"
+    );
+    let (_, p) = send("get", "/org/documents");
+    let filter = example_param(&doc, p, "filter");
+    let r = app
+        .client
+        .get(app.url(p))
+        .query(&[("filter", filter.as_str())])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "get {p}");
+    assert_eq!(
+        json_body(r).await["documents"].as_array().unwrap().len(),
+        1,
+        "the example filter finds the example document"
+    );
+    let (_, p) = send("get", "/org/documents/count");
+    let r = app
+        .client
+        .get(app.url(p))
+        .query(&[("filter", filter.as_str())])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body(r).await["count"], 1, "get {p}");
+    let (_, p) = send("put", "/org/documents/{id}");
+    let r = app
+        .client
+        .put(app.url(&one))
+        .bearer_auth(&token)
+        .header("if-match", "\"1\"")
+        .json(&body_example("put", p, "application/json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "put {p}");
+    let (_, p) = send("patch", "/org/documents/{id}");
+    let r = app
+        .client
+        .patch(app.url(&one))
+        .bearer_auth(&token)
+        .header("if-match", "\"2\"")
+        .header("content-type", "application/merge-patch+json")
+        .body(body_example("patch", p, "application/merge-patch+json").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "patch {p}");
+    let (_, p) = send("delete", "/org/documents/{id}");
+    let r = app
+        .client
+        .delete(app.url(&one))
+        .bearer_auth(&token)
+        .header("if-match", "\"3\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "delete {p}");
+
     let (m, p) = send("put", "/org/update");
     let r = app
         .send_json(Method::PUT, p, Some(&token), &example_body(&doc, m, p))

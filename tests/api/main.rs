@@ -14,6 +14,7 @@ mod crash;
 mod crash_teams;
 mod deploy;
 mod docs;
+mod documents;
 mod examples;
 mod hardening_auth;
 mod hardening_http;

@@ -8,7 +8,8 @@ use rusqlite::OptionalExtension;
 
 use super::codec::backend;
 use super::schema::{
-    add_skeletons, adopt_admins, fold_tenant_tables, set_aside_admins, tenant_tables, SCHEMA,
+    add_document_versions, add_skeletons, adopt_admins, fold_tenant_tables, set_aside_admins,
+    tenant_tables, SCHEMA,
 };
 use super::{idempotency, EmbeddedStore};
 use crate::domain::TenantLayout;
@@ -26,6 +27,7 @@ impl Maintenance for EmbeddedStore {
                 adopt_admins(tx)?;
             }
             add_skeletons(tx)?;
+            add_document_versions(tx)?;
             fold_tenant_tables(tx).map(drop)
         })
         .await

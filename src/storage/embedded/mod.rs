@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, Transaction};
 
 mod codec;
+mod documents;
 mod idempotency;
 mod invitations;
 mod maintenance;

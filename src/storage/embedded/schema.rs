@@ -79,6 +79,9 @@ CREATE TABLE IF NOT EXISTS tenant_documents (
     organization_id TEXT NOT NULL REFERENCES organizations(id),
     id              TEXT NOT NULL,
     document        TEXT NOT NULL,
+    version         INTEGER NOT NULL DEFAULT 1,
+    created_at      TEXT,
+    updated_at      TEXT,
     PRIMARY KEY (organization_id, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -148,6 +151,27 @@ pub(super) fn adopt_admins(tx: &Transaction<'_>) -> Result<(), StoreError> {
         owners = adopted,
         "admins became accounts with owner memberships"
     );
+    Ok(())
+}
+
+/// Adds the `version`, `created_at` and `updated_at` columns of the documents API to a file
+/// made before it. Existing documents are version 1; their times are read from their ids.
+pub(super) fn add_document_versions(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    let has_column: bool = tx
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM pragma_table_info('tenant_documents') WHERE name = 'version')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    if !has_column {
+        tx.execute_batch(
+            "ALTER TABLE tenant_documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+             ALTER TABLE tenant_documents ADD COLUMN created_at TEXT;
+             ALTER TABLE tenant_documents ADD COLUMN updated_at TEXT;",
+        )
+        .map_err(backend)?;
+    }
     Ok(())
 }
 

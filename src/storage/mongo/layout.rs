@@ -386,6 +386,12 @@ impl MongoStore {
             let source = self.db.collection::<Document>(&name);
             moved += self
                 .copy(&source, doc! {}, &self.tenant_documents(), |mut d| {
+                    if d.contains_key("document") {
+                        // A record of the documents API: it only gains its tenant.
+                        d.insert("organization_id", id);
+                        return d;
+                    }
+                    // A document stored before the API, its data at the top level.
                     let own_id = d.remove("_id").unwrap_or(Bson::Null);
                     doc! { "_id": own_id, "organization_id": id, "document": d }
                 })
@@ -408,12 +414,10 @@ impl MongoStore {
                 &self.tenant_documents(),
                 doc! { "organization_id": id },
                 &target,
-                |d| {
-                    let mut out = doc! { "_id": d.get("_id").cloned().unwrap_or(Bson::Null) };
-                    if let Ok(body) = d.get_document("document") {
-                        out.extend(body.clone());
-                    }
-                    out
+                |mut d| {
+                    // The record keeps its shape; only the tenant key goes.
+                    d.remove("organization_id");
+                    d
                 },
             )
             .await?;

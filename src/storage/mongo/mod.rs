@@ -42,6 +42,7 @@ use mongodb::{Client, Collection, Database};
 mod claims;
 mod clock;
 mod codec;
+mod documents;
 mod idempotency;
 mod invitations;
 mod layout;
@@ -72,6 +73,7 @@ pub(super) const LOGIN_WINDOWS: &str = "login_windows";
 pub(super) const REFRESH_TOKENS: &str = "refresh_tokens";
 pub(super) const MEMBERSHIPS: &str = "memberships";
 pub(super) const INVITATIONS: &str = "invitations";
+pub(super) const DOCUMENT_WRITES: &str = "document_writes";
 
 pub(super) const STATE_CREATING: &str = "creating";
 pub(super) const STATE_ACTIVE: &str = "active";
@@ -152,6 +154,9 @@ impl MongoStore {
     }
     pub(super) fn memberships(&self) -> Collection<Document> {
         self.db.collection(MEMBERSHIPS)
+    }
+    pub(super) fn document_writes(&self) -> Collection<Document> {
+        self.db.collection(DOCUMENT_WRITES)
     }
     pub(super) fn invitations(&self) -> Collection<Document> {
         self.db.collection(INVITATIONS)

@@ -92,7 +92,7 @@ impl MongoStore {
     /// delete raced the insert, and its purge may have run before these documents landed),
     /// takes them out again and answers `Gone`. A crash before this check is covered by the
     /// deletion's tombstone.
-    async fn confirm_tenant_alive(
+    pub(super) async fn confirm_tenant_alive(
         &self,
         org: &Organization,
         inserted: &[Document],
@@ -129,6 +129,8 @@ impl TenantData for MongoStore {
         org: &Organization,
         documents: Vec<serde_json::Value>,
     ) -> Result<u64, StoreError> {
+        // The documents API's record shape, in both layouts (see `documents.rs`).
+        let now = mongodb::bson::DateTime::from_millis(chrono::Utc::now().timestamp_millis());
         let docs = documents
             .into_iter()
             .map(|v| match mongodb::bson::to_bson(&v) {
@@ -136,14 +138,24 @@ impl TenantData for MongoStore {
                 Ok(other) => Ok(doc! { "value": other }),
                 Err(e) => Err(StoreError::Backend(format!("document: {e}"))),
             })
+            .map(|d| {
+                d.map(|d| {
+                    doc! { "_id": ObjectId::new(), "document": d, "version": 1_i64, "created_at": now, "updated_at": now }
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let layout = self.layout()?;
         let (collection, docs) = match layout {
-            TenantLayout::Collection => (self.db.collection::<Document>(&org.collection_name), docs),
+            TenantLayout::Collection => {
+                (self.db.collection::<Document>(&org.collection_name), docs)
+            }
             TenantLayout::Shared => (
                 self.tenant_documents(),
                 docs.into_iter()
-                    .map(|d| doc! { "_id": ObjectId::new(), "organization_id": &org.id, "document": d })
+                    .map(|mut d| {
+                        d.insert("organization_id", &org.id);
+                        d
+                    })
                     .collect(),
             ),
         };
