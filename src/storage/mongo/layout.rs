@@ -2,7 +2,8 @@
 //!
 //! - `collection` (the original's shape): the tenant's documents in its collection `org_<slug>`.
 //! - `shared`: every tenant's documents in `tenant_documents` as `{_id, organization_id,
-//!   document}`; `_id` is the document's own ObjectId (unique across tenants), `document` the
+//!   document, version, created_at, updated_at}` (the records of `documents.rs` plus the
+//!   tenant); `_id` is the document's own ObjectId (unique across tenants), `document` the
 //!   tenant's data, so no key of the tenant's can collide with ours. For a sharded cluster the
 //!   shard key is `{organization_id: 1, _id: 1}` (the index this module creates): one tenant's
 //!   documents stay together, and a large tenant can still be split.
