@@ -9,6 +9,8 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "load/documents.rs"]
+mod documents;
 #[path = "load/report.rs"]
 mod report;
 #[path = "load/teams.rs"]
@@ -394,6 +396,8 @@ impl Bench {
         self.team_figures(&base, &store, &hash, hashing, &mut figures)
             .await;
         eprintln!("bench: {}: teams done", self.store);
+        self.document_figures(&base, &store, &mut figures).await;
+        eprintln!("bench: {}: documents done", self.store);
         // Renames: an empty tenant and a large one (the store's rename, without re-authentication).
         let empty = self.rename_time(&base, &store, "Rename Empty", 0).await;
         let large = self

@@ -50,6 +50,18 @@ pub fn targets(store: &str, f: &serde_json::Map<String, Value>) -> Value {
             0.8,
             true,
         ),
+        (
+            "GET /org/documents/{id} ≥ 0.8 × GET /org/get",
+            num(&["document_get_c32", "ratio"]),
+            0.8,
+            true,
+        ),
+        (
+            "list page p99 deep in a large tenant ≤ 1.25 × page 1",
+            num(&["document_pages", "ratio"]),
+            1.25,
+            false,
+        ),
         ("peak RSS ≤ 64 MiB", num(&["peak_rss_mib"]), 64.0, false),
         (
             "GET p99 with many organizations ≤ 1.25 × with 10",
@@ -137,6 +149,29 @@ pub fn markdown(report: &Value) -> String {
         s += &format!(
             "| invitation accepts/s (new accounts) | {} | {} | {} |\n",
             f["accept"]["rps"], f["accept"]["ceiling_rps"], f["accept"]["ratio"]
+        );
+        let d = &f["document_get_c32"];
+        s += &format!(
+            "| GET /org/documents/{{id}}, 32 connections: req/s (p50 / p99 ms) | {} ({} / {}) | GET /org/get: {} ({} / {}) | {} |\n",
+            d["api"]["ok_rps"], d["api"]["p50_ms"], d["api"]["p99_ms"],
+            d["get_org"]["ok_rps"], d["get_org"]["p50_ms"], d["get_org"]["p99_ms"], d["ratio"]
+        );
+        s += &format!(
+            "| POST /org/documents ({} B), 32 connections: req/s (p99 ms) | {} ({}) | | |\n",
+            f["document_create_c32"]["bytes"],
+            f["document_create_c32"]["rps"],
+            f["document_create_c32"]["p99_ms"]
+        );
+        let p = &f["document_pages"];
+        s += &format!(
+            "| list p99 ms, {} documents: page 1 / page {} | {} / {} | | {} |\n",
+            p["documents"], p["deep_page"], p["first_p99_ms"], p["deep_p99_ms"], p["ratio"]
+        );
+        s += &format!(
+            "| filtered count over {} documents: req/s (p99 ms) | {} ({}) | | |\n",
+            f["document_count"]["documents"],
+            f["document_count"]["rps"],
+            f["document_count"]["p99_ms"]
         );
         s += &format!(
             "| store rename ms: empty tenant / {} documents | {} / {} | | {} |\n",

@@ -236,6 +236,21 @@ mod tests {
     }
 
     #[test]
+    fn an_account_prints_without_its_password_hash() {
+        let account = Account {
+            id: "65a1b2c3d4e5f6a7b8c9d0e1".into(),
+            email: "a@b.co".into(),
+            password_hash: "$2b$12$secret-hash".into(),
+            token_version: 3,
+        };
+        let printed = format!("{account:?}");
+        assert_eq!(
+            printed,
+            r#"Account { id: "65a1b2c3d4e5f6a7b8c9d0e1", email: "a@b.co", token_version: 3, .. }"#
+        );
+    }
+
+    #[test]
     fn roles_parse_exactly() {
         for role in MemberRole::ALL {
             assert_eq!(MemberRole::parse(role.as_str()), Ok(role));

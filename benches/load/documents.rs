@@ -1,0 +1,178 @@
+//! The documents figures of the load benchmark: reading one document beside reading one
+//! organization (the same HTTP and auth path plus one keyed read), storing 1 KiB documents,
+//! list pages at the start and deep into a large tenant, and a filtered count over it.
+
+use std::sync::Arc;
+
+use org_service::domain::{Filter, OrgName};
+use org_service::storage::Store;
+use serde_json::{json, Value};
+
+use super::common::{oha_with, round};
+use super::{Bench, PASSWORD};
+
+impl Bench {
+    /// Adds `document_get`, `document_create`, `document_pages` and `document_count`.
+    pub(super) async fn document_figures(
+        &self,
+        base: &str,
+        store: &Arc<dyn Store>,
+        figures: &mut serde_json::Map<String, Value>,
+    ) {
+        let client = reqwest::Client::new();
+        let r = client
+            .post(format!("{base}/org/create"))
+            .json(&json!({"organization_name": "Doc Org", "email": "owner@docs.example", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "create Doc Org");
+        let login: Value = client
+            .post(format!("{base}/admin/login"))
+            .json(&json!({"email": "owner@docs.example", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let bearer = format!(
+            "authorization: Bearer {}",
+            login["access_token"].as_str().unwrap()
+        );
+        let headers = [bearer.as_str()];
+        let one: Value = client
+            .post(format!("{base}/org/documents"))
+            .header("authorization", &bearer["authorization: ".len()..])
+            .json(&json!({"title": "bench", "n": 1}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = one["id"].as_str().unwrap();
+        let phase = self.mode.phase;
+        let get = oha_with(
+            &self.oha,
+            phase,
+            32,
+            &format!("{base}/org/documents/{id}"),
+            None,
+            &headers,
+        );
+        let org = oha_with(
+            &self.oha,
+            phase,
+            32,
+            &format!("{base}/org/get?organization_name=Doc%20Org"),
+            None,
+            &[],
+        );
+        figures.insert(
+            "document_get_c32".into(),
+            json!({
+                "api": get.json(), "get_org": org.json(), "ratio": round(get.ok_rps / org.ok_rps),
+            }),
+        );
+
+        let kib = json!({"title": "x".repeat(900), "n": 1, "tags": ["a", "b"]}).to_string();
+        let create = oha_with(
+            &self.oha,
+            phase,
+            32,
+            &format!("{base}/org/documents"),
+            Some(&kib),
+            &headers,
+        );
+        // oha counts 200s as ok; a create is a 201, so its rate is all responses here (the
+        // quota is far away and nothing else refuses a valid body).
+        figures.insert(
+            "document_create_c32".into(),
+            json!({ "rps": round(create.rps), "p99_ms": round(create.p99_ms), "bytes": kib.len() }),
+        );
+
+        // A large tenant, stored in bulk through the store: pages at the start and deep in.
+        let (documents, deep_page) = (self.mode.large_docs * 2, self.mode.large_docs * 2 / 100);
+        let r = client
+            .post(format!("{base}/org/create"))
+            .json(&json!({"organization_name": "Big Docs", "email": "owner@big.example", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "create Big Docs");
+        let big = store
+            .organization_by_slug(OrgName::parse("Big Docs").unwrap().slug())
+            .await
+            .unwrap()
+            .unwrap();
+        for start in (0..documents).step_by(10_000) {
+            let docs = (start..(start + 10_000).min(documents))
+                .map(|i| json!({"i": i, "k": i % 10, "payload": "x".repeat(64)}))
+                .collect();
+            store.insert_tenant_documents(&big, docs).await.unwrap();
+        }
+        let login: Value = client
+            .post(format!("{base}/admin/login"))
+            .json(&json!({"email": "owner@big.example", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let big_bearer = format!(
+            "authorization: Bearer {}",
+            login["access_token"].as_str().unwrap()
+        );
+        let big_headers = [big_bearer.as_str()];
+        let before_deep = store
+            .list_documents(
+                &big,
+                &Filter::default(),
+                None,
+                ((deep_page - 1) * 100) as u32,
+            )
+            .await
+            .unwrap();
+        let cursor = &before_deep.last().expect("documents").id;
+        let first = oha_with(
+            &self.oha,
+            phase,
+            8,
+            &format!("{base}/org/documents?limit=100"),
+            None,
+            &big_headers,
+        );
+        let deep = oha_with(
+            &self.oha,
+            phase,
+            8,
+            &format!("{base}/org/documents?limit=100&cursor={cursor}"),
+            None,
+            &big_headers,
+        );
+        figures.insert(
+            "document_pages".into(),
+            json!({
+                "documents": documents, "deep_page": deep_page,
+                "first_p99_ms": round(first.p99_ms), "deep_p99_ms": round(deep.p99_ms),
+                "ratio": round(deep.p99_ms / first.p99_ms),
+            }),
+        );
+        let count = oha_with(
+            &self.oha,
+            phase,
+            8,
+            &format!("{base}/org/documents/count?filter=%7B%22k%22%3A7%7D"),
+            None,
+            &big_headers,
+        );
+        figures.insert(
+            "document_count".into(),
+            json!({
+                "documents": documents, "rps": round(count.ok_rps), "p99_ms": round(count.p99_ms),
+            }),
+        );
+    }
+}
