@@ -286,6 +286,33 @@ pub async fn seed(store: &Arc<dyn Store>, from: usize, to: usize, hash: &str) {
     }
 }
 
+/// Creates an organization through the API and logs its owner in; the access token.
+pub async fn sign_up(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> String {
+    let r = client
+        .post(format!("{base}/org/create"))
+        .json(&serde_json::json!({"organization_name": name, "email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "create {name}");
+    let login: Value = client
+        .post(format!("{base}/admin/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["access_token"].as_str().expect("a token").to_owned()
+}
+
 /// Runs oha and summarizes its JSON output.
 pub fn oha(oha: &Path, phase: Duration, concurrency: usize, url: &str, body: Option<&str>) -> Load {
     oha_with(oha, phase, concurrency, url, body, &[])

@@ -8,7 +8,7 @@ use org_service::domain::{Filter, OrgName};
 use org_service::storage::Store;
 use serde_json::{json, Value};
 
-use super::common::{oha_with, round};
+use super::common::{oha_with, round, sign_up};
 use super::{Bench, PASSWORD};
 
 impl Bench {
@@ -20,30 +20,12 @@ impl Bench {
         figures: &mut serde_json::Map<String, Value>,
     ) {
         let client = reqwest::Client::new();
-        let r = client
-            .post(format!("{base}/org/create"))
-            .json(&json!({"organization_name": "Doc Org", "email": "owner@docs.example", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "create Doc Org");
-        let login: Value = client
-            .post(format!("{base}/admin/login"))
-            .json(&json!({"email": "owner@docs.example", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let bearer = format!(
-            "authorization: Bearer {}",
-            login["access_token"].as_str().unwrap()
-        );
+        let token = sign_up(&client, base, "Doc Org", "owner@docs.example", PASSWORD).await;
+        let bearer = format!("authorization: Bearer {token}");
         let headers = [bearer.as_str()];
         let one: Value = client
             .post(format!("{base}/org/documents"))
-            .header("authorization", &bearer["authorization: ".len()..])
+            .bearer_auth(&token)
             .json(&json!({"title": "bench", "n": 1}))
             .send()
             .await
@@ -94,13 +76,7 @@ impl Bench {
 
         // A large tenant, stored in bulk through the store: pages at the start and deep in.
         let (documents, deep_page) = (self.mode.large_docs * 2, self.mode.large_docs * 2 / 100);
-        let r = client
-            .post(format!("{base}/org/create"))
-            .json(&json!({"organization_name": "Big Docs", "email": "owner@big.example", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "create Big Docs");
+        let big_token = sign_up(&client, base, "Big Docs", "owner@big.example", PASSWORD).await;
         let big = store
             .organization_by_slug(OrgName::parse("Big Docs").unwrap().slug())
             .await
@@ -112,19 +88,7 @@ impl Bench {
                 .collect();
             store.insert_tenant_documents(&big, docs).await.unwrap();
         }
-        let login: Value = client
-            .post(format!("{base}/admin/login"))
-            .json(&json!({"email": "owner@big.example", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let big_bearer = format!(
-            "authorization: Bearer {}",
-            login["access_token"].as_str().unwrap()
-        );
+        let big_bearer = format!("authorization: Bearer {big_token}");
         let big_headers = [big_bearer.as_str()];
         let before_deep = store
             .list_documents(

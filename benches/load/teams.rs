@@ -13,7 +13,7 @@ use org_service::storage::{AcceptingAccount, Store};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::common::{oha_with, round};
+use super::common::{oha_with, round, sign_up};
 use super::{Bench, PASSWORD};
 
 fn sha256_hex(s: &str) -> String {
@@ -60,13 +60,7 @@ impl Bench {
         figures: &mut serde_json::Map<String, Value>,
     ) {
         let client = reqwest::Client::new();
-        let r = client
-            .post(format!("{base}/org/create"))
-            .json(&json!({"organization_name": "Team Org", "email": "owner@team.example", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "create Team Org");
+        let token = sign_up(&client, base, "Team Org", "owner@team.example", PASSWORD).await;
         let org = store
             .organization_by_slug(OrgName::parse("Team Org").unwrap().slug())
             .await
@@ -90,19 +84,7 @@ impl Bench {
                 .await
                 .expect("accept");
         }
-        let login: Value = client
-            .post(format!("{base}/admin/login"))
-            .json(&json!({"email": "owner@team.example", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let bearer = format!(
-            "authorization: Bearer {}",
-            login["access_token"].as_str().unwrap()
-        );
+        let bearer = format!("authorization: Bearer {token}");
         let members = oha_with(
             &self.oha,
             self.mode.phase,

@@ -74,20 +74,7 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
         "{failpoint}: the request must not have been answered"
     );
 
-    // With every instance stopped, the operator's `migrate --grace-seconds 0` treats everything
-    // unfinished as abandoned; after it and a restart the store is whole.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_org-service"))
-        .args(["migrate", "--grace-seconds", "0"])
-        .env_clear()
-        .envs(location.env_with(&[("RUST_LOG", "warn")]))
-        .current_dir(std::env::temp_dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{failpoint}: migrate failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    recover(&location, failpoint);
     let service = start_service(&location, &[("RATE_LIMITS", "off")]).await;
     let store = location.store().await;
     let problems = store.consistency_problems().await.unwrap();
@@ -177,6 +164,23 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
         }
     }
     service.kill().await;
+}
+
+/// With every instance stopped, the operator's `migrate --grace-seconds 0` treats everything
+/// unfinished as abandoned; after it and a restart the store must be whole.
+pub fn recover(location: &StoreLocation, failpoint: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_org-service"))
+        .args(["migrate", "--grace-seconds", "0"])
+        .env_clear()
+        .envs(location.env_with(&[("RUST_LOG", "warn")]))
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{failpoint}: migrate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn crash_everywhere(backend: Backend) {

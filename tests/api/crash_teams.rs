@@ -122,18 +122,7 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
     service.kill().await;
     assert!(in_flight.await.unwrap().is_err(), "{failpoint}: answered");
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_org-service"))
-        .args(["migrate", "--grace-seconds", "0"])
-        .env_clear()
-        .envs(location.env_with(&[("RUST_LOG", "warn")]))
-        .current_dir(std::env::temp_dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{failpoint}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::crash::recover(&location, failpoint);
     let service = start_service(&location, &[("RATE_LIMITS", "off")]).await;
     let store = location.store().await;
     let problems = store.consistency_problems().await.unwrap();

@@ -10,31 +10,9 @@ use crate::helpers::*;
 use crate::team_helpers::*;
 
 impl TestApp {
-    /// `method path` with a token, a JSON body and extra headers.
-    async fn doc_call(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<&Value>,
-        headers: &[(&str, &str)],
-    ) -> Response {
-        let mut req = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        req.send().await.expect("request")
-    }
-
     async fn new_doc(&self, token: &str, data: Value) -> Value {
         let r = self
-            .doc_call(Method::POST, "/org/documents", token, Some(&data), &[])
+            .call_with(Method::POST, "/org/documents", token, Some(&data), &[])
             .await;
         assert_eq!(r.status(), 201, "create {data}");
         json_body(r).await
@@ -56,7 +34,7 @@ both_stores! {
     async fn documents_have_versions_and_if_match(backend: Backend) {
         let app = spawn_app(backend).await;
         let t = owner_of(&app, "Docs", "o@docs.com").await;
-        let r = app.doc_call(Method::POST, "/org/documents", &t, Some(&json!({"title": "a", "n": {"x": 1, "y": 2}})), &[]).await;
+        let r = app.call_with(Method::POST, "/org/documents", &t, Some(&json!({"title": "a", "n": {"x": 1, "y": 2}})), &[]).await;
         assert_eq!(r.status(), 201);
         assert_eq!(etag(&r), "\"1\"");
         let created = json_body(r).await;
@@ -66,13 +44,13 @@ both_stores! {
         let id = created["id"].as_str().unwrap().to_owned();
         assert_eq!(id.len(), 24);
         let path = format!("/org/documents/{id}");
-        let r = app.doc_call(Method::GET, &path, &t, None, &[]).await;
+        let r = app.call_with(Method::GET, &path, &t, None, &[]).await;
         assert_eq!((r.status().as_u16(), etag(&r)), (200, "\"1\"".to_owned()));
         assert_eq!(json_body(r).await["data"], created["data"]);
 
-        let r = app.doc_call(Method::PUT, &path, &t, Some(&json!({"title": "b", "n": {"x": 1}})), &[("If-Match", "\"1\"")]).await;
+        let r = app.call_with(Method::PUT, &path, &t, Some(&json!({"title": "b", "n": {"x": 1}})), &[("If-Match", "\"1\"")]).await;
         assert_eq!((r.status().as_u16(), etag(&r)), (200, "\"2\"".to_owned()));
-        let stale = app.doc_call(Method::PUT, &path, &t, Some(&json!({"title": "lost"})), &[("If-Match", "\"1\"")]).await;
+        let stale = app.call_with(Method::PUT, &path, &t, Some(&json!({"title": "lost"})), &[("If-Match", "\"1\"")]).await;
         assert_eq!(stale.status(), 412);
         let r = app
             .client
@@ -89,18 +67,18 @@ both_stores! {
         assert_eq!(patched["version"], 3);
         assert_eq!(patched["data"], json!({"title": "b", "n": {"y": 3}, "tags": ["t"]}));
         // Without If-Match a write applies to the current version.
-        let r = app.doc_call(Method::PUT, &path, &t, Some(&json!({"title": "c"})), &[]).await;
+        let r = app.call_with(Method::PUT, &path, &t, Some(&json!({"title": "c"})), &[]).await;
         assert_eq!(json_body(r).await["version"], 4);
-        assert_eq!(app.doc_call(Method::DELETE, &path, &t, None, &[("If-Match", "\"3\"")]).await.status(), 412);
-        assert_eq!(app.doc_call(Method::DELETE, &path, &t, None, &[("If-Match", "W/\"4\"")]).await.status(), 412);
-        let r = app.doc_call(Method::GET, &path, &t, None, &[]).await;
+        assert_eq!(app.call_with(Method::DELETE, &path, &t, None, &[("If-Match", "\"3\"")]).await.status(), 412);
+        assert_eq!(app.call_with(Method::DELETE, &path, &t, None, &[("If-Match", "W/\"4\"")]).await.status(), 412);
+        let r = app.call_with(Method::GET, &path, &t, None, &[]).await;
         assert_eq!(json_body(r).await["data"], json!({"title": "c"}), "refused writes changed nothing");
-        assert_eq!(app.doc_call(Method::DELETE, &path, &t, None, &[("If-Match", "\"4\"")]).await.status(), 204);
+        assert_eq!(app.call_with(Method::DELETE, &path, &t, None, &[("If-Match", "\"4\"")]).await.status(), 204);
         for method in [Method::GET, Method::DELETE] {
-            assert_eq!(app.doc_call(method, &path, &t, None, &[]).await.status(), 404);
+            assert_eq!(app.call_with(method, &path, &t, None, &[]).await.status(), 404);
         }
-        assert_eq!(app.doc_call(Method::PUT, &path, &t, Some(&json!({})), &[]).await.status(), 404);
-        assert_eq!(app.doc_call(Method::GET, "/org/documents/not-an-id", &t, None, &[]).await.status(), 404);
+        assert_eq!(app.call_with(Method::PUT, &path, &t, Some(&json!({})), &[]).await.status(), 404);
+        assert_eq!(app.call_with(Method::GET, "/org/documents/not-an-id", &t, None, &[]).await.status(), 404);
     }
 }
 
@@ -114,21 +92,21 @@ both_stores! {
         let puts = (0..10).map(|i| {
             let (app, t, path) = (&app, &t, &path);
             async move {
-                app.doc_call(Method::PUT, path, t, Some(&json!({"n": i})), &[("If-Match", "\"1\"")]).await.status().as_u16()
+                app.call_with(Method::PUT, path, t, Some(&json!({"n": i})), &[("If-Match", "\"1\"")]).await.status().as_u16()
             }
         });
         let statuses = futures::future::join_all(puts).await;
         assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
         assert_eq!(statuses.iter().filter(|s| **s == 412).count(), 9, "{statuses:?}");
-        let r = app.doc_call(Method::GET, &path, &t, None, &[]).await;
+        let r = app.call_with(Method::GET, &path, &t, None, &[]).await;
         assert_eq!(json_body(r).await["version"], 2);
         // Without If-Match, concurrent writes all apply, one after another.
         let puts = (0..6).map(|i| {
             let (app, t, path) = (&app, &t, &path);
-            async move { app.doc_call(Method::PUT, path, t, Some(&json!({"m": i})), &[]).await.status().as_u16() }
+            async move { app.call_with(Method::PUT, path, t, Some(&json!({"m": i})), &[]).await.status().as_u16() }
         });
         assert!(futures::future::join_all(puts).await.iter().all(|s| *s == 200));
-        let r = app.doc_call(Method::GET, &path, &t, None, &[]).await;
+        let r = app.call_with(Method::GET, &path, &t, None, &[]).await;
         assert_eq!(json_body(r).await["version"], 8);
         app.assert_consistent(1).await;
     }
@@ -153,7 +131,7 @@ both_stores! {
             deep,
             json!({"big": "x".repeat(1100)}),
         ] {
-            let r = app.doc_call(Method::POST, "/org/documents", &t, Some(&bad), &[]).await;
+            let r = app.call_with(Method::POST, "/org/documents", &t, Some(&bad), &[]).await;
             assert_eq!(r.status(), 422, "{bad}");
         }
         for not_object in ["[1]", "\"x\"", "1"] {
@@ -162,15 +140,15 @@ both_stores! {
             assert_eq!(r.status(), 422, "{not_object}");
         }
         let huge = json!({"big": "x".repeat(4000)});
-        assert_eq!(app.doc_call(Method::POST, "/org/documents", &t, Some(&huge), &[]).await.status(), 413);
+        assert_eq!(app.call_with(Method::POST, "/org/documents", &t, Some(&huge), &[]).await.status(), 413);
         let count = || {
             let (t, app) = (t.clone(), &app);
-            async move { json_body(app.doc_call(Method::GET, "/org/documents/count", &t, None, &[]).await).await["count"].clone() }
+            async move { json_body(app.call_with(Method::GET, "/org/documents/count", &t, None, &[]).await).await["count"].clone() }
         };
         assert_eq!(count().await, 0);
         let first = app.new_doc(&t, json!({"n": 1})).await;
         app.new_doc(&t, json!({"n": 2})).await;
-        let r = app.doc_call(Method::POST, "/org/documents", &t, Some(&json!({"n": 3})), &[]).await;
+        let r = app.call_with(Method::POST, "/org/documents", &t, Some(&json!({"n": 3})), &[]).await;
         assert_eq!(r.status(), 403);
         assert!(json_body(r).await["detail"].as_str().unwrap().contains("quota"));
         assert_eq!(count().await, 2);
@@ -180,7 +158,7 @@ both_stores! {
             .header("content-type", "application/merge-patch+json")
             .body(format!(r#"{{"big": "{}"}}"#, "x".repeat(1100))).send().await.unwrap();
         assert_eq!(r.status(), 422);
-        assert_eq!(json_body(app.doc_call(Method::GET, &path, &t, None, &[]).await).await["version"], 1);
+        assert_eq!(json_body(app.call_with(Method::GET, &path, &t, None, &[]).await).await["version"], 1);
     }
 }
 
@@ -232,19 +210,19 @@ both_stores! {
         }
         for (filter, expected) in cases {
             let encoded: String = url_encode(&filter.to_string());
-            let r = app.doc_call(Method::GET, &format!("/org/documents?limit=100&filter={encoded}"), &t, None, &[]).await;
+            let r = app.call_with(Method::GET, &format!("/org/documents?limit=100&filter={encoded}"), &t, None, &[]).await;
             assert_eq!(r.status(), 200, "{filter}");
             let got: Vec<String> = json_body(r).await["documents"].as_array().unwrap().iter()
                 .map(|d| d["id"].as_str().unwrap().to_owned()).collect();
             let want: Vec<String> = expected.iter().map(|i| ids[*i].clone()).collect();
             assert_eq!(got, want, "{filter}");
-            let r = app.doc_call(Method::GET, &format!("/org/documents/count?filter={encoded}"), &t, None, &[]).await;
+            let r = app.call_with(Method::GET, &format!("/org/documents/count?filter={encoded}"), &t, None, &[]).await;
             assert_eq!(json_body(r).await["count"], expected.len(), "count {filter}");
         }
         for bad in [r#"{"a":{"$gt":0}}"#, r#"{"$where":"1"}"#, "[1]", r#"{"a":[1]}"#, "nope"] {
-            let r = app.doc_call(Method::GET, &format!("/org/documents?filter={}", url_encode(bad)), &t, None, &[]).await;
+            let r = app.call_with(Method::GET, &format!("/org/documents?filter={}", url_encode(bad)), &t, None, &[]).await;
             assert_eq!(r.status(), 422, "{bad}");
-            let r = app.doc_call(Method::GET, &format!("/org/documents/count?filter={}", url_encode(bad)), &t, None, &[]).await;
+            let r = app.call_with(Method::GET, &format!("/org/documents/count?filter={}", url_encode(bad)), &t, None, &[]).await;
             assert_eq!(r.status(), 422, "count {bad}");
         }
     }
@@ -280,7 +258,7 @@ both_stores! {
                 None => "/org/documents?limit=3".to_owned(),
                 Some(c) => format!("/org/documents?limit=3&cursor={c}"),
             };
-            let page = json_body(app.doc_call(Method::GET, &path, &t, None, &[]).await).await;
+            let page = json_body(app.call_with(Method::GET, &path, &t, None, &[]).await).await;
             pages += 1;
             seen.extend(page["documents"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()));
             match page["next_cursor"].as_str() {
@@ -290,7 +268,7 @@ both_stores! {
         }
         assert_eq!((pages, seen), (3, ids));
         for bad in ["limit=0", "limit=101", "cursor=zzz"] {
-            assert_eq!(app.doc_call(Method::GET, &format!("/org/documents?{bad}"), &t, None, &[]).await.status(), 422, "{bad}");
+            assert_eq!(app.call_with(Method::GET, &format!("/org/documents?{bad}"), &t, None, &[]).await.status(), 422, "{bad}");
         }
     }
 }
@@ -306,30 +284,30 @@ both_stores! {
         let doc = app.new_doc(&member, json!({"secret": "alpha", "owner": "o@alpha.com"})).await;
         let id = doc["id"].as_str().unwrap().to_owned();
         let path = format!("/org/documents/{id}");
-        assert_eq!(app.doc_call(Method::GET, &path, &viewer, None, &[]).await.status(), 200);
-        assert_eq!(app.doc_call(Method::POST, "/org/documents", &viewer, Some(&json!({})), &[]).await.status(), 403);
-        assert_eq!(app.doc_call(Method::PUT, &path, &viewer, Some(&json!({})), &[]).await.status(), 403);
-        assert_eq!(app.doc_call(Method::DELETE, &path, &viewer, None, &[]).await.status(), 403);
+        assert_eq!(app.call_with(Method::GET, &path, &viewer, None, &[]).await.status(), 200);
+        assert_eq!(app.call_with(Method::POST, "/org/documents", &viewer, Some(&json!({})), &[]).await.status(), 403);
+        assert_eq!(app.call_with(Method::PUT, &path, &viewer, Some(&json!({})), &[]).await.status(), 403);
+        assert_eq!(app.call_with(Method::DELETE, &path, &viewer, None, &[]).await.status(), 403);
 
         let other = owner_of(&app, "Beta", "o@beta.com").await;
         for method in [Method::GET, Method::DELETE] {
-            assert_eq!(app.doc_call(method, &path, &other, None, &[]).await.status(), 404);
+            assert_eq!(app.call_with(method, &path, &other, None, &[]).await.status(), 404);
         }
-        assert_eq!(app.doc_call(Method::PUT, &path, &other, Some(&json!({"x": 1})), &[]).await.status(), 404);
+        assert_eq!(app.call_with(Method::PUT, &path, &other, Some(&json!({"x": 1})), &[]).await.status(), 404);
         let org = json_body(app.get_org("Alpha").await).await;
         for filter in [json!({}), json!({"secret": "alpha"}), json!({"organization_id": org["organization_id"]}), json!({"_id": id})] {
             let encoded = url_encode(&filter.to_string());
-            let page = json_body(app.doc_call(Method::GET, &format!("/org/documents?filter={encoded}"), &other, None, &[]).await).await;
+            let page = json_body(app.call_with(Method::GET, &format!("/org/documents?filter={encoded}"), &other, None, &[]).await).await;
             assert_eq!(page["documents"], json!([]), "{filter}");
-            let count = json_body(app.doc_call(Method::GET, &format!("/org/documents/count?filter={encoded}"), &other, None, &[]).await).await;
+            let count = json_body(app.call_with(Method::GET, &format!("/org/documents/count?filter={encoded}"), &other, None, &[]).await).await;
             assert_eq!(count["count"], 0, "{filter}");
         }
-        let r = app.doc_call(Method::GET, &path, &owner, None, &[]).await;
+        let r = app.call_with(Method::GET, &path, &owner, None, &[]).await;
         assert_eq!(json_body(r).await["data"]["secret"], "alpha", "the other organization changed nothing");
 
         let r = app.update_org(Some(&owner), "Alpha Renamed", "o@alpha.com", PASSWORD).await;
         assert_eq!(r.status(), 200);
-        let r = app.doc_call(Method::GET, &path, &owner, None, &[]).await;
+        let r = app.call_with(Method::GET, &path, &owner, None, &[]).await;
         assert_eq!(json_body(r).await["data"]["secret"], "alpha", "a rename keeps documents");
         assert_eq!(app.delete_org(Some(&owner), "Alpha Renamed").await.status(), 204);
         app.assert_consistent(1).await;

@@ -18,12 +18,27 @@ impl TestApp {
         token: &str,
         body: Option<&Value>,
     ) -> Response {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// [`TestApp::call`] with extra headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let mut req = self
             .client
             .request(method, self.url(path))
             .bearer_auth(token);
         if let Some(body) = body {
             req = req.json(body);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         req.send().await.expect("request")
     }
