@@ -165,8 +165,7 @@ async fn handle(
         );
     }
     let (parts, body) = req.into_parts();
-    // The largest body any route takes (a document's); each route's own limit still applies
-    // when its handler reads the body again.
+    // The largest body any route takes (a document's); each route's own limit still applies.
     let limit = state
         .config
         .tenant
