@@ -163,6 +163,13 @@ mod tests {
         assert!(DocumentBody::parse(v.clone(), 65_536).is_ok());
         assert!(DocumentBody::parse(json!({ "a": [v] }), 65_536).is_err());
         assert!(DocumentBody::parse(json!({ "a": [[v]] }), 65_536).is_err());
+        // Arrays inside arrays: the top object and 31 arrays is 32 levels; 32 arrays is 33.
+        let arrays = |n: usize| (1..n).fold(json!([]), |inner, _| json!([inner]));
+        assert!(DocumentBody::parse(json!({ "a": arrays(31) }), 65_536).is_ok());
+        assert_eq!(
+            DocumentBody::parse(json!({ "a": arrays(32) }), 65_536).unwrap_err().kind,
+            "too_deep"
+        );
     }
 
     #[test]
