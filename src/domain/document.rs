@@ -167,7 +167,9 @@ mod tests {
         let arrays = |n: usize| (1..n).fold(json!([]), |inner, _| json!([inner]));
         assert!(DocumentBody::parse(json!({ "a": arrays(31) }), 65_536).is_ok());
         assert_eq!(
-            DocumentBody::parse(json!({ "a": arrays(32) }), 65_536).unwrap_err().kind,
+            DocumentBody::parse(json!({ "a": arrays(32) }), 65_536)
+                .unwrap_err()
+                .kind,
             "too_deep"
         );
     }

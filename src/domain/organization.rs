@@ -15,8 +15,9 @@ pub struct Organization {
     pub slug: String,
     /// Tenant collection / table: `org_<slug>`.
     pub collection_name: String,
-    /// The (normalized) email of its longest-standing owner (earliest joined; the original's
-    /// single admin until others join).
+    /// The (normalized) email recorded with it: its creator's. The API shows the email of the
+    /// longest-standing owner instead (`Members::owner_email`), which reading with every
+    /// organization would cost the guard a scan on FerretDB.
     pub admin_email: String,
     /// Creation time (UTC).
     pub created_at: DateTime<Utc>,

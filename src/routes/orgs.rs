@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::forms::{NewOrgForm, RenameForm};
 use super::OrgResponse;
-use crate::domain::{new_id, Action, NewOrganization, OrgName};
+use crate::domain::{new_id, Action, NewOrganization, OrgName, Organization};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 use crate::extract::{reauthenticate, token_account, AuthAdmin, Client, ValidJson, ValidQuery};
 use crate::state::AppState;
@@ -173,7 +173,15 @@ pub async fn get_org(
         .organization_by_slug(name.slug())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("Organization '{}' not found", name.as_str())))?;
-    Ok(Json(org.into()))
+    Ok(Json(shown(&state, org).await?))
+}
+
+/// An organization as the API shows it: `admin_email` is its longest-standing owner's.
+async fn shown(state: &AppState, mut org: Organization) -> Result<OrgResponse, ApiError> {
+    if let Some(email) = state.store.owner_email(&org.id).await? {
+        org.admin_email = email;
+    }
+    Ok(org.into())
 }
 
 /// The 401 for a request whose organization was deleted while it was being served (the same
@@ -225,7 +233,7 @@ pub async fn update_org(
             other => other.into(),
         })?;
     tracing::info!(collection = %org.collection_name, "organization renamed");
-    Ok(Json(org.into()))
+    Ok(Json(shown(&state, org).await?))
 }
 
 /// Delete the caller's organization.

@@ -192,6 +192,11 @@ role! {
         /// The account's membership in the organization, if any.
         async fn member(&self, org_id: &str, account_id: &str) -> Result<Option<Member>, StoreError>;
 
+        /// The email of the organization's longest-standing owner (earliest joined): what the
+        /// API shows as `admin_email`. Read only where an organization is shown, not by the
+        /// guard (on FerretDB it is a scan).
+        async fn owner_email(&self, org_id: &str) -> Result<Option<String>, StoreError>;
+
         /// The organization's members by `(joined_at, account id)`, from after `after`.
         async fn list_members(&self, org_id: &str, after: Option<PageKey>, limit: u32) -> Result<Vec<Member>, StoreError>;
 

@@ -68,13 +68,8 @@ pub(super) fn parse_ts(raw: &str) -> rusqlite::Result<DateTime<Utc>> {
         })
 }
 
-/// `admin_email` is the longest-standing owner's (earliest joined), read with the organization,
-/// so it follows every role change without being written twice.
-pub(super) const ORG_COLUMNS: &str = "id, name, slug, collection_name,
-    COALESCE((SELECT a.email FROM memberships m JOIN accounts a ON a.id = m.account_id
-              WHERE m.organization_id = organizations.id AND m.role = 'owner'
-              ORDER BY m.joined_at, m.account_id LIMIT 1), admin_email),
-    created_at, updated_at";
+pub(super) const ORG_COLUMNS: &str =
+    "id, name, slug, collection_name, admin_email, created_at, updated_at";
 
 pub(super) fn org_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Organization> {
     let updated: Option<String> = row.get(6)?;

@@ -63,6 +63,20 @@ impl Members for EmbeddedStore {
         .await
     }
 
+    async fn owner_email(&self, org_id: &str) -> Result<Option<String>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT a.email FROM memberships m JOIN accounts a ON a.id = m.account_id
+                 WHERE m.organization_id = ?1 AND m.role = 'owner'
+                 ORDER BY m.joined_at, m.account_id LIMIT 1",
+            )
+            .and_then(|mut stmt| stmt.query_row([&org_id], |r| r.get(0)).optional())
+            .map_err(backend)
+        })
+        .await
+    }
+
     async fn member(&self, org_id: &str, account_id: &str) -> Result<Option<Member>, StoreError> {
         let (org_id, account_id) = (org_id.to_owned(), account_id.to_owned());
         self.read(move |conn| member_in(conn, &org_id, &account_id))

@@ -155,6 +155,18 @@ impl Members for MongoStore {
         Ok(memberships)
     }
 
+    async fn owner_email(&self, org_id: &str) -> Result<Option<String>, StoreError> {
+        let owner = self
+            .run(
+                "find owner",
+                self.memberships()
+                    .find_one(doc! { "organization_id": org_id, "role": "owner" })
+                    .sort(doc! { "joined_at": 1, "account_id": 1 }),
+            )
+            .await?;
+        Ok(owner.and_then(|m| m.get_str("email").ok().map(str::to_owned)))
+    }
+
     async fn member(&self, org_id: &str, account_id: &str) -> Result<Option<Member>, StoreError> {
         self.member_doc(org_id, account_id).await
     }

@@ -307,27 +307,10 @@ impl MongoStore {
     ) -> Result<Option<Organization>, StoreError> {
         let mut filter = filter;
         filter.insert("state", STATE_ACTIVE);
-        let Some(doc) = self
-            .run("find organization", self.orgs().find_one(filter))
+        self.run("find organization", self.orgs().find_one(filter))
             .await?
-        else {
-            return Ok(None);
-        };
-        let mut org = org_from_doc(&doc)?;
-        // The longest-standing owner's email, read with the organization so that it follows
-        // role changes without a second write that a crash could separate from the first.
-        let owner = self
-            .run(
-                "find owner",
-                self.memberships()
-                    .find_one(doc! { "organization_id": &org.id, "role": "owner" })
-                    .sort(doc! { "joined_at": 1, "account_id": 1 }),
-            )
-            .await?;
-        if let Some(email) = owner.as_ref().and_then(|m| m.get_str("email").ok()) {
-            org.admin_email = email.to_owned();
-        }
-        Ok(Some(org))
+            .map(|d| org_from_doc(&d))
+            .transpose()
     }
 
     pub(super) async fn account(&self, filter: Document) -> Result<Option<Account>, StoreError> {
