@@ -10,7 +10,9 @@ use mongodb::bson::{doc, Document};
 
 use super::codec::{bson_time, member_from_doc, membership_key};
 use super::{MongoStore, STATE_ACTIVE};
-use crate::domain::{check_member_change, Member, MemberChange, Membership, PageKey, Refusal};
+use crate::domain::{
+    check_member_change, Member, MemberChange, MemberRole, Membership, PageKey, Refusal,
+};
 use crate::storage::{Members, StoreError};
 
 /// The filter of a page that starts after `after`, ordered by `(field, tie)`.
@@ -69,13 +71,80 @@ impl MongoStore {
         check_member_change(actor_role, actor == target, member.role, change, owners)
             .map_err(StoreError::Rule)?;
         self.failpoints.reached("member.after_check").await;
+        // Who the longest-standing owner is can change only when an owner is touched or made.
+        let owners_change =
+            member.role == MemberRole::Owner || change == MemberChange::Role(MemberRole::Owner);
+        if owners_change {
+            self.mark_owner_check(org_id).await?;
+        }
         let key = membership_key(org_id, target);
+        let result = self
+            .apply_change(org_id, target, &key, member, change)
+            .await?;
+        if owners_change {
+            self.settle_owner(org_id).await?;
+        }
+        Ok(result)
+    }
+
+    /// Marks the organization's stored owner email as possibly stale: readers compute it from
+    /// the memberships until [`MongoStore::settle_owner`] clears the mark (a crash between the
+    /// two leaves the mark, so a stale email is never shown).
+    async fn mark_owner_check(&self, org_id: &str) -> Result<(), StoreError> {
+        self.run(
+            "mark owner check",
+            self.orgs().update_one(
+                doc! { "_id": org_id },
+                doc! { "$set": { "owner_check": true } },
+            ),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Stores the longest-standing owner's email and clears the mark.
+    async fn settle_owner(&self, org_id: &str) -> Result<(), StoreError> {
+        let Some(email) = self.owner_from_memberships(org_id).await? else {
+            return Ok(());
+        };
+        self.run(
+            "store owner email",
+            self.orgs().update_one(
+                doc! { "_id": org_id },
+                doc! { "$set": { "admin_email": email }, "$unset": { "owner_check": "" } },
+            ),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The earliest-joined owner's email, from the memberships (a scan on FerretDB).
+    async fn owner_from_memberships(&self, org_id: &str) -> Result<Option<String>, StoreError> {
+        let owner = self
+            .run(
+                "find owner",
+                self.memberships()
+                    .find_one(doc! { "organization_id": org_id, "role": "owner" })
+                    .sort(doc! { "joined_at": 1, "account_id": 1 }),
+            )
+            .await?;
+        Ok(owner.and_then(|m| m.get_str("email").ok().map(str::to_owned)))
+    }
+
+    async fn apply_change(
+        &self,
+        org_id: &str,
+        target: &str,
+        key: &str,
+        member: Member,
+        change: MemberChange,
+    ) -> Result<Option<Member>, StoreError> {
         match change {
             MemberChange::Role(role) => {
                 self.run(
                     "change role",
                     self.memberships().update_one(
-                        doc! { "_id": &key },
+                        doc! { "_id": key },
                         doc! { "$set": { "role": role.as_str() } },
                     ),
                 )
@@ -95,7 +164,7 @@ impl MongoStore {
                 .await?;
                 self.run(
                     "remove member",
-                    self.memberships().delete_one(doc! { "_id": &key }),
+                    self.memberships().delete_one(doc! { "_id": key }),
                 )
                 .await?;
                 self.failpoints.reached("member.after_remove").await;
@@ -156,15 +225,20 @@ impl Members for MongoStore {
     }
 
     async fn owner_email(&self, org_id: &str) -> Result<Option<String>, StoreError> {
-        let owner = self
+        // The stored email, read by `_id`, unless a change of owners is unsettled.
+        let org = self
             .run(
-                "find owner",
-                self.memberships()
-                    .find_one(doc! { "organization_id": org_id, "role": "owner" })
-                    .sort(doc! { "joined_at": 1, "account_id": 1 }),
+                "find organization",
+                self.orgs().find_one(doc! { "_id": org_id }),
             )
             .await?;
-        Ok(owner.and_then(|m| m.get_str("email").ok().map(str::to_owned)))
+        match org {
+            None => Ok(None),
+            Some(org) if org.get_bool("owner_check") == Ok(true) => {
+                self.owner_from_memberships(org_id).await
+            }
+            Some(org) => Ok(org.get_str("admin_email").ok().map(str::to_owned)),
+        }
     }
 
     async fn member(&self, org_id: &str, account_id: &str) -> Result<Option<Member>, StoreError> {

@@ -84,11 +84,25 @@ pub(super) async fn team_problems(
     let id = |d: &Document, k: &str| d.get_str(k).unwrap_or("?").to_owned();
     for org in orgs {
         let org_id = id(org, "_id");
-        let owned = memberships
+        let oldest = memberships
             .iter()
-            .any(|m| id(m, "organization_id") == org_id && m.get_str("role") == Ok("owner"));
-        if !owned {
-            problems.push(format!("organization {org_id} has no owner"));
+            .filter(|m| id(m, "organization_id") == org_id && m.get_str("role") == Ok("owner"))
+            .min_by_key(|m| {
+                (
+                    m.get_datetime("joined_at").ok().copied(),
+                    id(m, "account_id"),
+                )
+            });
+        match oldest {
+            None => problems.push(format!("organization {org_id} has no owner")),
+            // The stored owner email counts only when no change of owners is unsettled.
+            Some(owner)
+                if org.get_bool("owner_check") != Ok(true)
+                    && org.get_str("admin_email") != owner.get_str("email") =>
+            {
+                problems.push(format!("organization {org_id} stores a stale owner email"));
+            }
+            Some(_) => {}
         }
     }
     for account in &accounts {
