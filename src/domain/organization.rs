@@ -15,9 +15,9 @@ pub struct Organization {
     pub slug: String,
     /// Tenant collection / table: `org_<slug>`.
     pub collection_name: String,
-    /// The (normalized) email recorded with it: its creator's. The API shows the email of the
-    /// longest-standing owner instead (`Members::owner_email`), which reading with every
-    /// organization would cost the guard a scan on FerretDB.
+    /// The (normalized) email stored with it: its creator's at first. The API shows the email
+    /// of the longest-standing owner (`Members::owner_email`), looked up only where an
+    /// organization is shown, so that the guard does not pay for it.
     pub admin_email: String,
     /// Creation time (UTC).
     pub created_at: DateTime<Utc>,
