@@ -20,7 +20,7 @@ PURE=(
   src/domain/layout.rs src/domain/team.rs src/domain/page.rs src/domain/invitation.rs
   src/auth/jwt.rs src/auth/throttle.rs src/auth/refresh.rs src/auth/password.rs
   src/client_addr.rs src/config/secret.rs src/config/parse.rs src/error.rs src/extract/mod.rs
-  src/idempotency.rs src/ratelimit.rs src/metrics.rs src/failpoint.rs src/routes/forms.rs
+  src/idempotency/mod.rs src/idempotency/seal.rs src/ratelimit.rs src/metrics.rs src/failpoint.rs src/routes/forms.rs
   src/routes/team_forms.rs src/domain/document.rs src/domain/filter.rs src/routes/document_forms.rs
 )
 

@@ -111,6 +111,16 @@ impl Invitation {
 }
 
 impl Invitation {
+    /// Whether the organization may still re-send or revoke it: not once accepted or revoked
+    /// (an expired one may be re-sent, and revoked).
+    pub fn check_open(&self) -> Result<(), InvitationEnd> {
+        match self.stored_status {
+            InvitationStatus::Accepted => Err(InvitationEnd::Accepted),
+            InvitationStatus::Revoked => Err(InvitationEnd::Revoked),
+            InvitationStatus::Pending | InvitationStatus::Expired => Ok(()),
+        }
+    }
+
     /// Whether a token of this invitation can be accepted at `now`: only the current token
     /// (`current`) of a pending, unexpired invitation.
     pub fn check_usable(&self, now: DateTime<Utc>, current: bool) -> Result<(), InvitationEnd> {
@@ -209,6 +219,19 @@ mod tests {
                 "This invitation was re-sent; use the newest token",
             ]
         );
+    }
+
+    #[test]
+    fn only_pending_or_expired_invitations_stay_open() {
+        let end = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        for (stored, open) in [
+            (InvitationStatus::Pending, Ok(())),
+            (InvitationStatus::Expired, Ok(())),
+            (InvitationStatus::Accepted, Err(InvitationEnd::Accepted)),
+            (InvitationStatus::Revoked, Err(InvitationEnd::Revoked)),
+        ] {
+            assert_eq!(invitation(stored, end).check_open(), open, "{stored:?}");
+        }
     }
 
     #[test]

@@ -10,8 +10,7 @@ use super::codec::{backend, conflict_or_backend, parse_ts, role_from, ts};
 use super::members::member_in;
 use super::EmbeddedStore;
 use crate::domain::{
-    check_invite, invitation_expiry, Invitation, InvitationEnd, InvitationStatus, Member,
-    MemberRole, PageKey,
+    check_invite, invitation_expiry, Invitation, InvitationStatus, Member, MemberRole, PageKey,
 };
 use crate::storage::{AcceptingAccount, InvitationToken, Invitations, StoreError, Taken};
 
@@ -63,15 +62,6 @@ fn by_token(conn: &Connection, hash: &str) -> Result<Option<InvitationToken>, St
         .optional()
     })
     .map_err(backend)
-}
-
-/// An accepted or revoked invitation cannot be re-sent or revoked.
-fn still_open(invitation: &Invitation) -> Result<(), StoreError> {
-    match invitation.stored_status {
-        InvitationStatus::Accepted => Err(StoreError::Ended(InvitationEnd::Accepted)),
-        InvitationStatus::Revoked => Err(StoreError::Ended(InvitationEnd::Revoked)),
-        InvitationStatus::Pending | InvitationStatus::Expired => Ok(()),
-    }
 }
 
 #[async_trait]
@@ -169,7 +159,7 @@ impl Invitations for EmbeddedStore {
             let Some(inv) = invitation_in(tx, &org_id, &id)? else {
                 return Ok(None);
             };
-            still_open(&inv)?;
+            inv.check_open().map_err(StoreError::Ended)?;
             check_invite(by, inv.role).map_err(StoreError::Rule)?;
             let expires_at = invitation_expiry(now, inv.valid_hours);
             tx.execute(
@@ -197,7 +187,7 @@ impl Invitations for EmbeddedStore {
             let Some(inv) = invitation_in(tx, &org_id, &id)? else {
                 return Ok(false);
             };
-            still_open(&inv)?;
+            inv.check_open().map_err(StoreError::Ended)?;
             tx.execute(
                 "UPDATE invitations SET status = 'revoked' WHERE id = ?1",
                 [&id],

@@ -17,21 +17,11 @@ use super::codec::{bson_time, invitation_from_doc, membership_key, ACCEPTING};
 use super::members::after_key;
 use super::MongoStore;
 use crate::domain::{
-    check_invite, invitation_expiry, Invitation, InvitationEnd, InvitationStatus, Member,
-    MemberRole, PageKey,
+    check_invite, invitation_expiry, Invitation, InvitationStatus, Member, MemberRole, PageKey,
 };
 use crate::storage::{
     AcceptingAccount, InvitationToken, Invitations, ReconcileReport, StoreError, Taken,
 };
-
-/// An accepted or revoked invitation cannot be re-sent or revoked.
-fn still_open(invitation: &Invitation) -> Result<(), StoreError> {
-    match invitation.stored_status {
-        InvitationStatus::Accepted => Err(StoreError::Ended(InvitationEnd::Accepted)),
-        InvitationStatus::Revoked => Err(StoreError::Ended(InvitationEnd::Revoked)),
-        InvitationStatus::Pending | InvitationStatus::Expired => Ok(()),
-    }
-}
 
 impl MongoStore {
     async fn invitation_doc(
@@ -107,7 +97,7 @@ impl MongoStore {
         let Some(inv) = self.invitation_doc(org_id, id).await? else {
             return Ok(None);
         };
-        still_open(&inv)?;
+        inv.check_open().map_err(StoreError::Ended)?;
         check_invite(by, inv.role).map_err(StoreError::Rule)?;
         let expires_at = invitation_expiry(now, inv.valid_hours);
         let old = self
@@ -140,7 +130,7 @@ impl MongoStore {
         let Some(inv) = self.invitation_doc(org_id, id).await? else {
             return Ok(false);
         };
-        still_open(&inv)?;
+        inv.check_open().map_err(StoreError::Ended)?;
         self.run(
             "revoke invitation",
             self.invitations()
