@@ -13,7 +13,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::domain::Refusal;
-use crate::storage::{StoreError, Taken};
+use crate::storage::{Limit, StoreError, Taken};
 
 /// The 403 of the role table.
 pub const FORBIDDEN_BY_ROLE: &str = "Your role in this organization does not allow this";
@@ -150,13 +150,20 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(Taken::Invitation) => Self::Conflict(
                 "This email already has a pending invitation to the organization".into(),
             ),
+            // Routes make another key; reaching a client means it happened again and again.
+            StoreError::Conflict(Taken::KeyPrefix) => {
+                Self::Conflict("Could not make a unique API key; try again".into())
+            }
             StoreError::Rule(Refusal::Forbidden) => Self::Forbidden(FORBIDDEN_BY_ROLE),
             StoreError::Rule(Refusal::LastOwner) => Self::Conflict(
                 "The organization's only owner cannot be removed, demoted or leave; make another owner first, or delete the organization".into(),
             ),
             StoreError::Ended(end) => Self::Gone(end.detail()),
-            StoreError::Quota => Self::Forbidden(
+            StoreError::Quota(Limit::Documents) => Self::Forbidden(
                 "The organization's document quota (TENANT_MAX_DOCUMENTS) is reached",
+            ),
+            StoreError::Quota(Limit::ApiKeys) => Self::Forbidden(
+                "The organization's API key quota (100 keys) is reached; revoke one first",
             ),
             StoreError::Precondition => Self::PreconditionFailed,
             StoreError::Gone => Self::NotFound("Organization not found".into()),

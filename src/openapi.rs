@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document: document-level metadata and the bearer scheme. Paths and schemas
 //! are collected from the handlers by `utoipa_axum::routes!` in [`crate::router::router`].
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 /// Document-level metadata.
@@ -18,7 +18,8 @@ use utoipa::{Modify, OpenApi};
         (name = "admin", description = "Log in, refresh, log out, change the password"),
         (name = "members", description = "The caller, the organization's members and their roles"),
         (name = "invitations", description = "Invite people by email; accept an invitation"),
-        (name = "documents", description = "The organization's own documents: store, read, query, update with ETag / If-Match, delete"),
+        (name = "documents", description = "The organization's own documents: store, read, query, update with ETag / If-Match, delete. A person's access token or an API key"),
+        (name = "api-keys", description = "Keys for machines: the organization's documents without a person's password"),
         (name = "health", description = "Probes"),
     )
 )]
@@ -35,9 +36,16 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("The access_token from POST /admin/login"))
+                    .description(Some("The access_token from POST /admin/login. On /org/documents an API key (`osk_…`) works here too: `Authorization: Bearer osk_…`"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key from POST /org/api-keys (`osk_…`), for /org/documents only. The same key also works as `Authorization: Bearer osk_…`.",
+            ))),
         );
     }
 }
@@ -185,7 +193,7 @@ fn describe_idempotency(operation: &mut serde_json::Value) {
 }
 
 /// What utoipa's attributes cannot say, added to every operation: `Retry-After` on 429 and 503,
-/// `WWW-Authenticate` on 401, and the organization-name `pattern` (computed from the server's
+/// `WWW-Authenticate` on 401, the 403 an API key gets on a route for people, and the organization-name `pattern` (computed from the server's
 /// own rule, see [`crate::domain::name_pattern`]) wherever a name is taken.
 fn describe_headers_and_names(doc: &mut serde_json::Value) {
     use serde_json::json;
@@ -229,6 +237,7 @@ fn describe_headers_and_names(doc: &mut serde_json::Value) {
         if method == "post" {
             describe_idempotency(operation);
         }
+        describe_key_refusal(operation);
         for parameter in operation
             .get_mut("parameters")
             .and_then(|p| p.as_array_mut())
@@ -258,5 +267,34 @@ fn describe_headers_and_names(doc: &mut serde_json::Value) {
                 }
             }
         }
+    }
+}
+
+/// The 403 of a route for people (bearer only) when the request sends an API key, where the
+/// route documents no 403 of its own.
+fn describe_key_refusal(operation: &mut serde_json::Value) {
+    use serde_json::json;
+
+    let schemes: Vec<&str> = operation
+        .get("security")
+        .and_then(|s| s.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_object())
+        .flat_map(|s| s.keys().map(String::as_str))
+        .collect();
+    if schemes != ["bearer"] {
+        return;
+    }
+    if let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(|r| r.as_object_mut())
+    {
+        responses.entry("403").or_insert_with(|| {
+            json!({
+                "description": "An API key was sent: keys work on /org/documents only",
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } },
+            })
+        });
     }
 }

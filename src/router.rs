@@ -27,7 +27,7 @@ use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::openapi::ApiDoc;
 use crate::ratelimit::{self, RateLimits};
-use crate::routes::{admin, demo, docs, documents, health, invitations, members, orgs};
+use crate::routes::{admin, api_keys, demo, docs, documents, health, invitations, members, orgs};
 use crate::server;
 use crate::state::AppState;
 
@@ -52,6 +52,8 @@ pub fn router(state: AppState, limits: Option<Arc<RateLimits>>) -> Router {
         .routes(routes!(invitations::resend))
         .routes(routes!(invitations::revoke))
         .routes(routes!(invitations::accept))
+        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
+        .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(health::health))
         .routes(routes!(health::live));
     if state.config.demo_mode {
@@ -192,8 +194,25 @@ fn cors(config: &Config) -> CorsLayer {
     // browser has nothing to send on a caller's behalf.
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static(crate::extract::API_KEY_HEADER),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
         .max_age(Duration::from_secs(600))
 }
 

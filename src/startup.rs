@@ -54,6 +54,7 @@ impl App {
                 account_budget: config.auth.login_account_max_attempts,
                 window: config.auth.login_window,
             },
+            keys: Arc::default(),
             config: Arc::new(config),
         };
 

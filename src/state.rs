@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::key_guard::KeyGuard;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::{PasswordHasher, TokenKeys};
 use crate::config::Config;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// Per-account login throttle.
     pub throttle: LoginThrottle,
+    /// API-key guessing per address and written key uses (this process's).
+    pub keys: Arc<KeyGuard>,
     /// The configuration the service started with.
     pub config: Arc<Config>,
 }

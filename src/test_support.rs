@@ -39,6 +39,7 @@ pub async fn state(dir: &std::path::Path) -> AppState {
             account_budget: 50,
             window: Duration::from_secs(900),
         },
+        keys: Arc::default(),
         config: Arc::new(config),
     }
 }

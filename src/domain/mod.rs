@@ -4,6 +4,7 @@
 //! tokens) takes only these, so an unchecked name, email or password cannot reach the store.
 //! In particular [`OrgName`] is the only source of tenant collection names.
 
+mod api_key;
 mod document;
 mod email;
 mod filter;
@@ -15,6 +16,10 @@ mod page;
 mod password;
 mod team;
 
+pub use api_key::{
+    generate_key, hash_key, key_days, key_expiry, key_name, key_role, looks_like_key, touch_due,
+    ApiKey, PresentedKey, StoredApiKey, MAX_API_KEYS, MAX_KEY_DAYS, MAX_KEY_NAME_CHARS,
+};
 pub use document::{key_allowed, merge_patch, DocumentBody, StoredDocument, MAX_DEPTH};
 pub use email::Email;
 pub use filter::{Condition, Filter, Scalar, MAX_CONDITIONS};

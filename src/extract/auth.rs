@@ -6,6 +6,7 @@
 //! token's version, and still be a member of the token's organization (which must still
 //! exist). The role in the token is for clients to read; the guard never trusts it, so a role
 //! change or a removal takes effect on the next request, on every instance sharing the store.
+//! An API key is a 403 here: keys are for the documents routes (`caller.rs`), nothing else.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -35,6 +36,8 @@ pub struct AuthAdmin {
 }
 
 const INVALID: &str = "Could not validate credentials";
+const KEYS_ON_DOCUMENTS_ONLY: &str =
+    "API keys are accepted on /org/documents only; this route needs a person's access token";
 
 impl FromRequestParts<AppState> for AuthAdmin {
     type Rejection = ApiError;
@@ -43,6 +46,10 @@ impl FromRequestParts<AppState> for AuthAdmin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Keys work on the documents routes only (`TenantCaller`), whatever else is sent.
+        if super::caller::presented_key(&parts.headers).is_some() {
+            return Err(ApiError::Forbidden(KEYS_ON_DOCUMENTS_ONLY));
+        }
         let claims = bearer_claims(&parts.headers, state)?;
         let admin = state
             .store
@@ -110,11 +117,7 @@ pub async fn token_account(
 impl AuthAdmin {
     /// 403 unless the caller's role may do `action` (the role table).
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
-        if self.role.may(action) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(FORBIDDEN_BY_ROLE))
-        }
+        require_role(self.role, action)
     }
 
     /// Re-authentication before a sensitive change (rename, password change): counts an
@@ -127,6 +130,15 @@ impl AuthAdmin {
         password: &LoginPassword,
     ) -> Result<(), ApiError> {
         reauthenticate(state, &self.admin, self.client, email, password).await
+    }
+}
+
+/// 403 unless `role` may do `action` (the role table).
+pub(super) fn require_role(role: MemberRole, action: Action) -> Result<(), ApiError> {
+    if role.may(action) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(FORBIDDEN_BY_ROLE))
     }
 }
 

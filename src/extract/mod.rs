@@ -3,11 +3,14 @@
 //! axum's own `Json` and `Query` answer bad input with plain-text bodies; these answer with
 //! [`ApiError`]: 415 for a wrong content type, 413 for an oversized body, and a FastAPI-shaped
 //! 422 naming the field for malformed JSON, a missing field or a value of the wrong type.
-//! [`AuthAdmin`] (in `auth.rs`) is the guard of the endpoints that need a token.
+//! [`AuthAdmin`] (in `auth.rs`) is the guard of the endpoints that need a token;
+//! [`TenantCaller`] (in `caller.rs`) that of the documents routes, which also take API keys.
 
 mod auth;
+mod caller;
 
 pub use auth::{reauthenticate, token_account, AuthAdmin, Client};
+pub use caller::{presented_key, Actor, TenantCaller, API_KEY_HEADER};
 
 /// Largest request body accepted by the JSON endpoints (their bodies are well under 1 KiB).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

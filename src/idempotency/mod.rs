@@ -4,7 +4,7 @@
 //!
 //! As Stripe and WorkOS do it:
 //! - The key (1–255 visible ASCII characters) is scoped to the path and the caller's
-//!   `Authorization` header, so two callers' keys never meet.
+//!   `Authorization` and `X-API-Key` headers, so two callers' keys never meet.
 //! - The first request with a key claims it in the store (atomically, across instances), runs,
 //!   and stores its response; a 5xx or a 429 is not stored (the request may be retried for
 //!   real). The layer sits inside the request timeout and the run-to-completion task, so a
@@ -34,6 +34,23 @@ use crate::storage::IdempotencyClaim;
 mod seal;
 
 pub use seal::{fingerprint, key_problem, scope, Sealer};
+
+/// The caller's credentials, for the scope: `Authorization`, and an `X-API-Key` if sent (so
+/// that two keys' requests never share a remembered response).
+fn credentials(headers: &axum::http::HeaderMap) -> Option<Vec<u8>> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    match headers.get(crate::extract::API_KEY_HEADER) {
+        None => authorization.map(<[u8]>::to_vec),
+        Some(key) => {
+            let mut both = authorization.unwrap_or_default().to_vec();
+            both.extend_from_slice(b"\nX-API-Key: ");
+            both.extend_from_slice(key.as_bytes());
+            Some(both)
+        }
+    }
+}
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -102,10 +119,7 @@ async fn handle(
         .to_owned();
     let scope = scope(
         parts.uri.path(),
-        parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes),
+        credentials(&parts.headers).as_deref(),
         &key,
     );
     let fingerprint = fingerprint(&parts.method, &path_and_query, &bytes);

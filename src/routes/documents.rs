@@ -1,5 +1,5 @@
 //! `/org/documents*`: the organization's own documents. Every route acts on the organization of
-//! the token; no input names another organization's collection.
+//! the token or API key; no input names another organization's collection.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -14,7 +14,7 @@ use super::document_forms::{etag, parse_filter, CountQuery, IfMatch, ListForm, L
 use super::rfc3339;
 use crate::domain::{merge_patch, new_id, Action, DocumentBody, StoredDocument};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
-use crate::extract::{AuthAdmin, ValidJson, ValidQuery};
+use crate::extract::{TenantCaller, ValidJson, ValidQuery};
 use crate::state::AppState;
 use crate::storage::StoreError;
 
@@ -101,12 +101,12 @@ fn if_match(headers: &HeaderMap) -> Option<IfMatch> {
 /// race is a 412 under a specific `If-Match`, and otherwise read again and retried.
 async fn write(
     state: &AppState,
-    auth: &AuthAdmin,
+    caller: &TenantCaller,
     id: &str,
     condition: Option<IfMatch>,
     next: impl Fn(StoredDocument) -> Result<Option<Map<String, Value>>, ApiError>,
 ) -> Result<Option<StoredDocument>, ApiError> {
-    let org = &auth.organization;
+    let org = &caller.organization;
     for attempt in 0..16_u64 {
         if attempt > 0 {
             // Lost a race without If-Match: let the winner finish, then read again.
@@ -154,7 +154,7 @@ async fn write(
 #[utoipa::path(
     post, path = "/org/documents", tag = "documents",
     request_body(content = DocumentInput, example = json!({"title": "First", "status": "open", "owner": {"id": 7}})),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 201, description = "Stored", body = DocumentView, headers(("ETag" = String, description = "The version, quoted"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -168,15 +168,15 @@ async fn write(
 )]
 pub async fn create_document(
     State(state): State<AppState>,
-    auth: AuthAdmin,
+    caller: TenantCaller,
     ValidJson(body): ValidJson<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    auth.require(Action::WriteDocuments)?;
+    caller.require(Action::WriteDocuments)?;
     let data = body_rules(&state, body)?;
     let doc = state
         .store
         .insert_document(
-            &auth.organization,
+            &caller.organization,
             &new_id(),
             &data,
             Utc::now(),
@@ -196,7 +196,7 @@ pub async fn create_document(
 #[utoipa::path(
     get, path = "/org/documents/{id}", tag = "documents",
     params(("id" = String, Path, description = "The document's id", example = "65a1b2c3d4e5f6a7b8c9d0e4")),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The document", body = DocumentView, headers(("ETag" = String, description = "The version, quoted"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -207,13 +207,13 @@ pub async fn create_document(
 )]
 pub async fn get_document(
     State(state): State<AppState>,
-    auth: AuthAdmin,
+    caller: TenantCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    auth.require(Action::ReadDocuments)?;
+    caller.require(Action::ReadDocuments)?;
     let doc = state
         .store
-        .get_document(&auth.organization, &id)
+        .get_document(&caller.organization, &id)
         .await?
         .ok_or_else(|| ApiError::NotFound(NO_DOCUMENT.into()))?;
     Ok(with_etag(StatusCode::OK, doc))
@@ -231,7 +231,7 @@ pub async fn get_document(
         ("If-Match" = Option<String>, Header, description = "The ETag the write is conditioned on", example = "\"1\""),
     ),
     request_body(content = DocumentInput, example = json!({"title": "First", "status": "done", "owner": {"id": 7}})),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Replaced; the next version", body = DocumentView, headers(("ETag" = String, description = "The version, quoted"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -247,14 +247,14 @@ pub async fn get_document(
 )]
 pub async fn replace_document(
     State(state): State<AppState>,
-    auth: AuthAdmin,
+    caller: TenantCaller,
     Path(id): Path<String>,
     headers: HeaderMap,
     ValidJson(body): ValidJson<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    auth.require(Action::WriteDocuments)?;
+    caller.require(Action::WriteDocuments)?;
     let data = body_rules(&state, body)?;
-    let doc = write(&state, &auth, &id, if_match(&headers), |_| {
+    let doc = write(&state, &caller, &id, if_match(&headers), |_| {
         Ok(Some(data.clone()))
     })
     .await?
@@ -274,7 +274,7 @@ pub async fn replace_document(
         ("If-Match" = Option<String>, Header, description = "The ETag the write is conditioned on", example = "\"2\""),
     ),
     request_body(content = DocumentInput, content_type = "application/merge-patch+json", example = json!({"status": "open", "owner": null})),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Patched; the next version", body = DocumentView, headers(("ETag" = String, description = "The version, quoted"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -290,14 +290,14 @@ pub async fn replace_document(
 )]
 pub async fn patch_document(
     State(state): State<AppState>,
-    auth: AuthAdmin,
+    caller: TenantCaller,
     Path(id): Path<String>,
     headers: HeaderMap,
     ValidJson(patch): ValidJson<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    auth.require(Action::WriteDocuments)?;
+    caller.require(Action::WriteDocuments)?;
     let patch = Value::Object(patch);
-    let doc = write(&state, &auth, &id, if_match(&headers), |current| {
+    let doc = write(&state, &caller, &id, if_match(&headers), |current| {
         let mut merged = Value::Object(current.data);
         merge_patch(&mut merged, &patch);
         let Value::Object(map) = merged else {
@@ -323,7 +323,7 @@ pub async fn patch_document(
         ("id" = String, Path, description = "The document's id", example = "65a1b2c3d4e5f6a7b8c9d0e4"),
         ("If-Match" = Option<String>, Header, description = "The ETag the delete is conditioned on", example = "\"3\""),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -336,12 +336,12 @@ pub async fn patch_document(
 )]
 pub async fn delete_document(
     State(state): State<AppState>,
-    auth: AuthAdmin,
+    caller: TenantCaller,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    auth.require(Action::WriteDocuments)?;
-    write(&state, &auth, &id, if_match(&headers), |_| Ok(None)).await?;
+    caller.require(Action::WriteDocuments)?;
+    write(&state, &caller, &id, if_match(&headers), |_| Ok(None)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -353,7 +353,7 @@ pub async fn delete_document(
 #[utoipa::path(
     get, path = "/org/documents", tag = "documents",
     params(ListQuery),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "A page of documents", body = DocumentPage),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -364,14 +364,19 @@ pub async fn delete_document(
 )]
 pub async fn list_documents(
     State(state): State<AppState>,
-    auth: AuthAdmin,
+    caller: TenantCaller,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<DocumentPage>, ApiError> {
-    auth.require(Action::ReadDocuments)?;
+    caller.require(Action::ReadDocuments)?;
     let form = ListForm::try_from(query)?;
     let mut documents = state
         .store
-        .list_documents(&auth.organization, &form.filter, form.after, form.limit + 1)
+        .list_documents(
+            &caller.organization,
+            &form.filter,
+            form.after,
+            form.limit + 1,
+        )
         .await?;
     let more = documents.len() > form.limit as usize;
     documents.truncate(form.limit as usize);
@@ -390,7 +395,7 @@ pub async fn list_documents(
 #[utoipa::path(
     get, path = "/org/documents/count", tag = "documents",
     params(CountQuery),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The number of matching documents", body = DocumentCount),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -401,14 +406,14 @@ pub async fn list_documents(
 )]
 pub async fn count_documents(
     State(state): State<AppState>,
-    auth: AuthAdmin,
+    caller: TenantCaller,
     ValidQuery(query): ValidQuery<CountQuery>,
 ) -> Result<Json<DocumentCount>, ApiError> {
-    auth.require(Action::ReadDocuments)?;
+    caller.require(Action::ReadDocuments)?;
     let filter = parse_filter(query.filter.as_deref())?;
     let count = state
         .store
-        .count_documents(&auth.organization, &filter)
+        .count_documents(&caller.organization, &filter)
         .await?;
     Ok(Json(DocumentCount { count }))
 }

@@ -3,6 +3,8 @@
 //! come from one source and cannot drift.
 
 pub mod admin;
+mod api_key_forms;
+pub mod api_keys;
 pub mod demo;
 pub mod docs;
 mod document_forms;

@@ -31,7 +31,7 @@ impl MeteredStore {
                 | StoreError::Busy
                 | StoreError::Rule(_)
                 | StoreError::Ended(_)
-                | StoreError::Quota
+                | StoreError::Quota(_)
                 | StoreError::Precondition,
             ) => "rejected",
             Err(StoreError::Unavailable(_)) => "unavailable",

@@ -17,8 +17,8 @@ pub mod mongo;
 mod roles;
 
 pub use roles::{
-    Documents, Idempotency, Invitations, Maintenance, Members, Organizations, Sessions, TenantData,
-    Throttle,
+    ApiKeys, Documents, Idempotency, Invitations, Maintenance, Members, Organizations, Sessions,
+    TenantData, Throttle,
 };
 
 use std::sync::Arc;
@@ -46,6 +46,17 @@ pub enum Taken {
     Member,
     /// The email has a pending invitation to the organization.
     Invitation,
+    /// Another API key has the same prefix (64 random bits: practically never).
+    KeyPrefix,
+}
+
+/// What an organization may hold only so many of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Documents: `TENANT_MAX_DOCUMENTS`.
+    Documents,
+    /// API keys: [`crate::domain::MAX_API_KEYS`].
+    ApiKeys,
 }
 
 /// What can go wrong in a store, in domain terms.
@@ -63,9 +74,9 @@ pub enum StoreError {
     /// The invitation's token no longer works, and why.
     #[error("invitation {0:?}")]
     Ended(InvitationEnd),
-    /// The organization holds `TENANT_MAX_DOCUMENTS` documents already.
-    #[error("document quota reached")]
-    Quota,
+    /// The organization holds as many of something as it may.
+    #[error("{0:?} quota reached")]
+    Quota(Limit),
     /// The document's version is not the one the write was conditioned on (`If-Match`).
     #[error("version mismatch")]
     Precondition,
@@ -205,6 +216,7 @@ pub trait Store:
     + Throttle
     + TenantData
     + Documents
+    + ApiKeys
     + Idempotency
     + 'static
 {

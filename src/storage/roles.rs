@@ -16,8 +16,9 @@ use super::{
     ReconcileReport, RefreshSpend, RefreshToken, StoreError,
 };
 use crate::domain::{
-    Account, Filter, Invitation, InvitationStatus, Member, MemberChange, MemberRole, Membership,
-    NewOrganization, OrgName, Organization, PageKey, StoredDocument, TenantLayout,
+    Account, ApiKey, Filter, Invitation, InvitationStatus, Member, MemberChange, MemberRole,
+    Membership, NewOrganization, OrgName, Organization, PageKey, StoredApiKey, StoredDocument,
+    TenantLayout,
 };
 
 /// Declares a role trait whose operations all return `Result<_, StoreError>`, and implements
@@ -263,5 +264,31 @@ role! {
 
         /// How many documents match `filter`.
         async fn count_documents(&self, org: &Organization, filter: &Filter) -> Result<u64, StoreError>;
+    }
+}
+
+role! {
+    /// API keys: machine credentials of an organization's documents.
+    pub trait ApiKeys {
+        /// Stores a new key (its record and hash) unless the organization holds `max_keys`
+        /// already ([`StoreError::Quota`]), atomically with that count. [`StoreError::Gone`] if
+        /// the organization is; [`StoreError::Conflict`] if the prefix is taken (the caller
+        /// makes another key).
+        async fn create_api_key(&self, key: &ApiKey, hash: &str, max_keys: u64) -> Result<(), StoreError>;
+
+        /// The organization's keys, oldest first.
+        async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, StoreError>;
+
+        /// Deletes the organization's key `id`: it stops working at the next request. `Ok(false)`
+        /// if there is none.
+        async fn revoke_api_key(&self, org_id: &str, id: &str) -> Result<bool, StoreError>;
+
+        /// The key with this prefix, with its hash: one keyed read, what authenticates a key.
+        async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<StoredApiKey>, StoreError>;
+
+        /// Records a use of key `id` at `at` as its `last_used_at`, unless a later one is
+        /// recorded. Callers write at most once a minute per key (see
+        /// [`crate::domain::touch_due`]), not once per request.
+        async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     }
 }

@@ -9,6 +9,7 @@ mod helpers;
 mod team_helpers;
 
 mod admin;
+mod api_keys;
 mod concurrency;
 mod crash;
 mod crash_teams;

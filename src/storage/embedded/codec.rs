@@ -29,6 +29,9 @@ pub(super) fn conflict_or_backend(e: rusqlite::Error) -> StoreError {
             if msg.contains("memberships.organization_id") {
                 return StoreError::Conflict(Taken::Member);
             }
+            if msg.contains("api_keys.prefix") {
+                return StoreError::Conflict(Taken::KeyPrefix);
+            }
             if msg.contains("invitations.organization_id") {
                 return StoreError::Conflict(Taken::Invitation);
             }

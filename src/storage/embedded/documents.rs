@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::codec::{backend, is_foreign_key, parse_ts, ts};
 use super::EmbeddedStore;
 use crate::domain::{Filter, Organization, Scalar, StoredDocument};
-use crate::storage::{Documents, StoreError};
+use crate::storage::{Documents, Limit, StoreError};
 
 const COLUMNS: &str = "id, version, created_at, updated_at, document";
 
@@ -147,7 +147,7 @@ impl Documents for EmbeddedStore {
                 .and_then(|mut stmt| stmt.query_row([&org_id], |r| r.get(0)))
                 .map_err(backend)?;
             if u64::try_from(held).unwrap_or(0) >= max_documents {
-                return Err(StoreError::Quota);
+                return Err(StoreError::Quota(Limit::Documents));
             }
             tx.prepare_cached(
                 "INSERT INTO tenant_documents (organization_id, id, document, version, created_at, updated_at)

@@ -110,6 +110,10 @@ impl Maintenance for EmbeddedStore {
                     "SELECT COUNT(*) FROM invitations i WHERE i.status = 'accepted' AND i.accepted_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = i.organization_id AND m.account_id = i.accepted_by)",
                     "accepted invitations without their membership",
                 ),
+                (
+                    "SELECT COUNT(*) FROM api_keys WHERE organization_id NOT IN (SELECT id FROM organizations)",
+                    "API keys of no organization",
+                ),
             ];
             for (sql, what) in checks {
                 let n = count(sql)?;

@@ -6,7 +6,7 @@
 //! is the same size for ten organizations and for a million, and a rename touches no document.
 //!
 //! One module per concern, each implementing its role trait: `organizations`, `members`,
-//! `invitations`, `sessions`,
+//! `invitations`, `api_keys`, `documents`, `sessions`,
 //! `throttle`, `tenant`, `idempotency`, `maintenance`; `schema` holds the DDL and the upgrades of
 //! older files, `codec` the row mapping and error translation.
 //!
@@ -21,6 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, Transaction};
 
+mod api_keys;
 mod codec;
 mod documents;
 mod idempotency;

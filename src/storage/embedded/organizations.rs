@@ -159,6 +159,9 @@ impl Organizations for EmbeddedStore {
                 .map_err(backend)?;
             tx.execute("DELETE FROM invitations WHERE organization_id = ?1", [&id])
                 .map_err(backend)?;
+            // Keys belong to the organization, not to whoever made them.
+            tx.execute("DELETE FROM api_keys WHERE organization_id = ?1", [&id])
+                .map_err(backend)?;
             fp.hit("delete.after_admin");
             // In the same transaction as the organization: a crash cannot leave documents of
             // a deleted tenant, nor a tenant without some of its documents. A tenant of a

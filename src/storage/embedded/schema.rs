@@ -55,6 +55,19 @@ CREATE TABLE IF NOT EXISTS invitation_tokens (
     invitation_id TEXT NOT NULL REFERENCES invitations(id) ON DELETE CASCADE
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS invitation_tokens_invitation ON invitation_tokens (invitation_id);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id              TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    role            TEXT NOT NULL CHECK (role IN ('member', 'viewer')),
+    prefix          TEXT NOT NULL UNIQUE,
+    key_hash        TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    expires_at      TEXT,
+    created_by      TEXT NOT NULL,
+    last_used_at    TEXT
+);
+CREATE INDEX IF NOT EXISTS api_keys_organization ON api_keys (organization_id, created_at, id);
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     hash       TEXT PRIMARY KEY,
     admin_id   TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,

@@ -33,7 +33,7 @@ use serde_json::{Map, Value};
 use super::codec::{bson_time, chrono_time};
 use super::MongoStore;
 use crate::domain::{Filter, Organization, Scalar, StoredDocument, TenantLayout};
-use crate::storage::{Documents, StoreError};
+use crate::storage::{Documents, Limit, StoreError};
 
 /// The `$and` clauses of `filter`, on fields under `document.`.
 pub(super) fn render(filter: &Filter) -> Vec<Document> {
@@ -172,7 +172,7 @@ impl Documents for MongoStore {
             .run_scan("count documents", collection.count_documents(base.clone()))
             .await?;
         if held >= max_documents {
-            return Err(StoreError::Quota);
+            return Err(StoreError::Quota(Limit::Documents));
         }
         let mut record = base;
         record.insert("_id", object_id(id)?);

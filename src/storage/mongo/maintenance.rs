@@ -9,6 +9,7 @@ use mongodb::bson::{doc, Document};
 use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
 
+use super::api_keys::API_KEYS;
 use super::claims::{reservation_keys, DELETED_PREFIX};
 use super::codec::bson_time;
 use super::layout::{SKELETONS_UPGRADE, TENANT_DOCUMENTS};
@@ -73,6 +74,14 @@ impl Maintenance for MongoStore {
                 ),
             ),
             (INVITATIONS, plain(doc! { "token_hash": 1 }, "token_hash")),
+            (API_KEYS, unique(doc! { "prefix": 1 }, "prefix_unique")),
+            (
+                API_KEYS,
+                plain(
+                    doc! { "organization_id": 1, "created_at": 1, "_id": 1 },
+                    "organization_created",
+                ),
+            ),
             (
                 INVITATIONS,
                 plain(doc! { "old_token_hashes": 1 }, "old_token_hashes"),
@@ -141,6 +150,7 @@ impl Maintenance for MongoStore {
         let org_ids: Vec<&str> = orgs.iter().filter_map(|o| o.get_str("_id").ok()).collect();
         self.remove_orphans(&orgs, &mut report).await?;
         self.sweep_teams(&org_ids, cutoff, &mut report).await?;
+        self.sweep_api_keys(&org_ids, cutoff, &mut report).await?;
         self.expire_records(&org_ids, now).await?;
         Ok(report)
     }
@@ -159,6 +169,7 @@ impl Maintenance for MongoStore {
             .await?;
         let collections = self.tenant_collections().await?;
         problems.extend(team_problems(self, &orgs).await?);
+        problems.extend(self.api_key_problems(&orgs).await?);
         for org in &orgs {
             let id = org.get_str("_id").unwrap_or("?");
             let state = org.get_str("state").unwrap_or("?");

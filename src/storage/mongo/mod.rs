@@ -25,6 +25,7 @@
 
 //!
 //! One module per concern: `organizations` (create, read, delete), `members`, `invitations`,
+//! `api_keys`, `documents`,
 //! `rename`, `claims` (the
 //! reservations above), `tenant` (tenant documents in either layout), `layout` (the recorded
 //! layout, presence of serving instances, moving between layouts), `maintenance` (indexes,
@@ -39,6 +40,7 @@ use mongodb::bson::Document;
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database};
 
+mod api_keys;
 mod claims;
 mod clock;
 mod codec;

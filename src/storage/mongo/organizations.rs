@@ -252,6 +252,12 @@ impl MongoStore {
                 .delete_many(doc! { "organization_id": &id }),
         )
         .await?;
+        // Keys belong to the organization, not to whoever made them.
+        self.run(
+            "delete api keys",
+            self.api_keys().delete_many(doc! { "organization_id": &id }),
+        )
+        .await?;
         self.failpoints.reached("delete.after_admin").await;
         // Both layouts, whichever is configured: a delete interrupted during a layout change
         // (or finished by an instance of the other layout) leaves nothing behind.
