@@ -398,3 +398,33 @@ both_stores! {
 }
 
 use futures::StreamExt;
+
+both_stores! {
+    /// Two keys sending one `Idempotency-Key` never share a remembered response: each create
+    /// runs, and each replay gives its own caller's document back.
+    async fn idempotency_keys_are_scoped_to_the_api_key(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let t = owner_token(&app, "Scoped", "o@scoped.com").await;
+        let a = app.make_key(&t, "a", "member").await["key"].as_str().unwrap().to_owned();
+        let b = app.make_key(&t, "b", "member").await["key"].as_str().unwrap().to_owned();
+        let create = |key: String, n: i64| {
+            let app = &app;
+            async move {
+                let r = app.client.post(app.url("/org/documents")).header("x-api-key", key)
+                    .header("idempotency-key", "same-key-1").json(&json!({"n": n})).send().await.unwrap();
+                assert_eq!(r.status(), 201);
+                let replayed = r.headers().get("idempotent-replayed").is_some();
+                (json_body(r).await["id"].as_str().unwrap().to_owned(), replayed)
+            }
+        };
+        let (first_a, replayed) = create(a.clone(), 1).await;
+        assert!(!replayed);
+        let (first_b, replayed) = create(b.clone(), 2).await;
+        assert!(!replayed, "b got a's remembered response");
+        assert_ne!(first_a, first_b);
+        assert_eq!(create(a, 1).await, (first_a, true));
+        assert_eq!(create(b, 2).await, (first_b, true));
+        let r = app.call(Method::GET, "/org/documents/count", &t, None).await;
+        assert_eq!(json_body(r).await["count"], 2);
+    }
+}

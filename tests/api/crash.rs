@@ -10,7 +10,8 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn seed(location: &StoreLocation, name: &str, email: &str) {
+/// An organization with ten documents and an API key; returns its id.
+async fn seed(location: &StoreLocation, name: &str, email: &str) -> String {
     let store = location.store().await;
     let org = store
         .create_organization(&NewOrganization {
@@ -27,11 +28,25 @@ async fn seed(location: &StoreLocation, name: &str, email: &str) {
         .insert_tenant_documents(&org, (0..10).map(|i| json!({"n": i})).collect())
         .await
         .unwrap();
+    let (_, prefix, hash) = org_service::domain::generate_key();
+    let key = org_service::domain::ApiKey {
+        id: new_id(),
+        organization_id: org.id.clone(),
+        name: "seeded".into(),
+        role: org_service::domain::MemberRole::Member,
+        prefix,
+        created_at: chrono::Utc::now(),
+        expires_at: None,
+        created_by: "seed".into(),
+        last_used_at: None,
+    };
+    store.create_api_key(&key, &hash, 100).await.unwrap();
+    org.id
 }
 
 async fn crash_at(backend: Backend, failpoint: &'static str) {
     let location = StoreLocation::fresh(&backend);
-    seed(&location, "Acme", "a@acme.com").await;
+    let acme = seed(&location, "Acme", "a@acme.com").await;
     seed(&location, "Bystander", "b@by.com").await;
 
     // The first process stops dead at the crash point; the test kills it there.
@@ -97,6 +112,7 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
         .unwrap()
         .unwrap();
     assert_eq!(store.count_tenant_documents(&by).await.unwrap(), 10);
+    assert_eq!(store.list_api_keys(&by.id).await.unwrap().len(), 1);
 
     match op {
         "create" => {
@@ -151,6 +167,12 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
                 .await
                 .unwrap()
                 .status();
+            let keys = store.list_api_keys(&acme).await.unwrap().len();
+            assert_eq!(
+                keys,
+                usize::from(!gone),
+                "{failpoint}: keys go with their organization"
+            );
             if gone {
                 assert_eq!(
                     login, 401,

@@ -241,6 +241,39 @@ async fn every_documented_example_works_in_walk_through_order() {
         .unwrap();
     assert_eq!(r.status(), 204, "delete {p}");
 
+    // API keys: make one, list them, use it on the documents, revoke it.
+    let (m, p) = send("post", "/org/api-keys");
+    let r = app
+        .call(Method::POST, p, &token, Some(&example_body(&doc, m, p)))
+        .await;
+    assert_eq!(r.status(), 201, "{m} {p}");
+    let made = json_body(r).await;
+    let (_, p) = send("get", "/org/api-keys");
+    let r = app.call(Method::GET, p, &token, None).await;
+    assert_eq!(
+        json_body(r).await["api_keys"][0]["id"],
+        made["id"],
+        "get {p}"
+    );
+    let r = app
+        .client
+        .get(app.url("/org/documents/count"))
+        .header("x-api-key", made["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the key reads the documents");
+    let (_, p) = send("delete", "/org/api-keys/{id}");
+    let r = app
+        .call(
+            Method::DELETE,
+            &p.replace("{id}", made["id"].as_str().unwrap()),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204, "delete {p}");
+
     let (m, p) = send("put", "/org/update");
     let r = app
         .send_json(Method::PUT, p, Some(&token), &example_body(&doc, m, p))

@@ -131,3 +131,54 @@ both_stores! {
         }
     }
 }
+
+both_stores! {
+    /// Three processes: a key revoked through one instance is refused by all three at its next
+    /// request, and so is every key of an organization deleted through another.
+    async fn three_instances_agree_on_api_keys(backend: Backend) {
+        let location = StoreLocation::fresh(&backend);
+        let mut instances = Vec::new();
+        for _ in 0..3 {
+            instances.push(start_service(&location, &[]).await);
+        }
+        let client = reqwest::Client::new();
+        let r = client.post(instances[0].url("/org/create")).json(&json!({"organization_name": "Keyring", "email": "o@keyring.com", "password": PASSWORD})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let login: serde_json::Value = client.post(instances[0].url("/admin/login")).json(&json!({"email": "o@keyring.com", "password": PASSWORD})).send().await.unwrap().json().await.unwrap();
+        let token = login["access_token"].as_str().unwrap().to_owned();
+        let make = |i: usize| {
+            let (client, token, url) = (client.clone(), token.clone(), instances[i].url("/org/api-keys"));
+            async move {
+                let made: serde_json::Value = client.post(url).bearer_auth(token).json(&json!({"name": "k", "role": "viewer"})).send().await.unwrap().json().await.unwrap();
+                (made["id"].as_str().unwrap().to_owned(), made["key"].as_str().unwrap().to_owned())
+            }
+        };
+        let uses = |key: String| {
+            let client = client.clone();
+            let urls: Vec<String> = instances.iter().map(|s| s.url("/org/documents")).collect();
+            async move {
+                let mut statuses = Vec::new();
+                for url in urls {
+                    statuses.push(client.get(url).header("x-api-key", &key).send().await.unwrap().status().as_u16());
+                }
+                statuses
+            }
+        };
+        let (revoked_id, revoked) = make(0).await;
+        let (_, kept) = make(1).await;
+        assert_eq!(uses(revoked.clone()).await, [200, 200, 200]);
+        let r = client.delete(instances[2].url(&format!("/org/api-keys/{revoked_id}"))).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(uses(revoked).await, [401, 401, 401]);
+        assert_eq!(uses(kept.clone()).await, [200, 200, 200]);
+
+        let r = client.delete(instances[1].url("/org/delete")).bearer_auth(&token).json(&json!({"organization_name": "Keyring"})).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(uses(kept).await, [401, 401, 401]);
+        let problems = location.store().await.consistency_problems().await.unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        for instance in instances {
+            instance.kill().await;
+        }
+    }
+}
