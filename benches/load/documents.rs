@@ -1,5 +1,6 @@
 //! The documents figures of the load benchmark: reading one document beside reading one
-//! organization (the same HTTP and auth path plus one keyed read), storing 1 KiB documents,
+//! organization (the same HTTP and auth path plus one keyed read), and with an API key beside a
+//! token, storing 1 KiB documents,
 //! list pages at the start and deep into a large tenant, and a filtered count over it.
 
 use std::sync::Arc;
@@ -12,7 +13,8 @@ use super::common::{oha_with, round, sign_up};
 use super::{Bench, PASSWORD};
 
 impl Bench {
-    /// Adds `document_get`, `document_create`, `document_pages` and `document_count`.
+    /// Adds `document_get` (with a token, and with an API key), `document_create`,
+    /// `document_pages` and `document_count`.
     pub(super) async fn document_figures(
         &self,
         base: &str,
@@ -55,6 +57,34 @@ impl Bench {
             "document_get_c32".into(),
             json!({
                 "api": get.json(), "get_org": org.json(), "ratio": round(get.ok_rps / org.ok_rps),
+            }),
+        );
+
+        // The same read with an API key: one hash and one keyed read of the key instead of the
+        // token's three reads (account, membership, organization) and its signature check.
+        let made: Value = client
+            .post(format!("{base}/org/api-keys"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "bench", "role": "viewer"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key_header = format!("x-api-key: {}", made["key"].as_str().unwrap());
+        let keyed = oha_with(
+            &self.oha,
+            phase,
+            32,
+            &format!("{base}/org/documents/{id}"),
+            None,
+            &[key_header.as_str()],
+        );
+        figures.insert(
+            "document_get_api_key_c32".into(),
+            json!({
+                "api_key": keyed.json(), "bearer": get.json(), "ratio": round(keyed.ok_rps / get.ok_rps),
             }),
         );
 

@@ -57,6 +57,12 @@ pub fn targets(store: &str, f: &serde_json::Map<String, Value>) -> Value {
             true,
         ),
         (
+            "GET /org/documents/{id} with an API key ≥ 0.9 × with a token",
+            num(&["document_get_api_key_c32", "ratio"]),
+            0.9,
+            true,
+        ),
+        (
             "list page p99 deep in a large tenant ≤ 1.25 × page 1",
             num(&["document_pages", "ratio"]),
             1.25,
@@ -155,6 +161,12 @@ pub fn markdown(report: &Value) -> String {
             "| GET /org/documents/{{id}}, 32 connections: req/s (p50 / p99 ms) | {} ({} / {}) | GET /org/get: {} ({} / {}) | {} |\n",
             d["api"]["ok_rps"], d["api"]["p50_ms"], d["api"]["p99_ms"],
             d["get_org"]["ok_rps"], d["get_org"]["p50_ms"], d["get_org"]["p99_ms"], d["ratio"]
+        );
+        let k = &f["document_get_api_key_c32"];
+        s += &format!(
+            "| GET /org/documents/{{id}} with an API key, 32 connections: req/s (p50 / p99 ms) | {} ({} / {}) | with a token: {} ({} / {}) | {} |\n",
+            k["api_key"]["ok_rps"], k["api_key"]["p50_ms"], k["api_key"]["p99_ms"],
+            k["bearer"]["ok_rps"], k["bearer"]["p50_ms"], k["bearer"]["p99_ms"], k["ratio"]
         );
         s += &format!(
             "| POST /org/documents ({} B), 32 connections: req/s (p99 ms) | {} ({}) | | |\n",

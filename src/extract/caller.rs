@@ -122,3 +122,55 @@ impl FromRequestParts<AppState> for TenantCaller {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_bytes(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn a_key_comes_in_x_api_key_or_as_a_bearer_that_starts_like_one() {
+        assert_eq!(presented_key(&headers(&[])), None);
+        assert_eq!(
+            presented_key(&headers(&[("x-api-key", b" osk_a ")])),
+            Some("osk_a")
+        );
+        // Whatever X-API-Key holds is meant as a key (a malformed one is refused as such).
+        assert_eq!(
+            presented_key(&headers(&[("x-api-key", b"eyJ")])),
+            Some("eyJ")
+        );
+        assert_eq!(presented_key(&headers(&[("x-api-key", b"\xff")])), Some(""));
+        assert_eq!(
+            presented_key(&headers(&[("authorization", b"Bearer osk_b")])),
+            Some("osk_b")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", b"bearer  osk_b ")])),
+            Some("osk_b")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", b"Bearer eyJhbGci")])),
+            None
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", b"Basic osk_b")])),
+            None
+        );
+        assert_eq!(
+            presented_key(&headers(&[
+                ("authorization", b"Bearer osk_b"),
+                ("x-api-key", b"osk_a")
+            ])),
+            Some("osk_a")
+        );
+    }
+}

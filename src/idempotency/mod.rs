@@ -231,6 +231,21 @@ fn replay(remembered: Remembered) -> Response {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_scope_takes_the_authorization_and_any_api_key() {
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(credentials(&headers), None);
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        assert_eq!(credentials(&headers).unwrap(), b"Bearer t");
+        headers.insert("x-api-key", HeaderValue::from_static("osk_k"));
+        assert_eq!(
+            credentials(&headers).unwrap(),
+            b"Bearer t\nX-API-Key: osk_k"
+        );
+        headers.remove(header::AUTHORIZATION);
+        assert_eq!(credentials(&headers).unwrap(), b"\nX-API-Key: osk_k");
+    }
+
     #[tokio::test]
     async fn the_middleware_runs_once_replays_and_refuses_other_requests() {
         use axum::routing::post;
