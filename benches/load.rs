@@ -322,6 +322,7 @@ impl Bench {
                 &renamed.id,
                 &OrgName::parse(name).unwrap(),
                 chrono::Utc::now(),
+                &[],
             )
             .await
             .expect("rename back");

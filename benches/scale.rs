@@ -258,14 +258,17 @@ impl Target {
         let mut times = Vec::new();
         for (name, docs) in [("Rename Empty", 0), ("Rename Large", self.mode.large_docs)] {
             let org = store
-                .create_organization(&NewOrganization {
-                    id: new_id(),
-                    admin_id: new_id(),
-                    name: OrgName::parse(name).unwrap(),
-                    admin_email: Email::parse(&format!("{}@rename.example", docs)).unwrap(),
-                    password_hash: Some(bcrypt::hash(PASSWORD, 4).unwrap()),
-                    created_at: chrono::Utc::now(),
-                })
+                .create_organization(
+                    &NewOrganization {
+                        id: new_id(),
+                        admin_id: new_id(),
+                        name: OrgName::parse(name).unwrap(),
+                        admin_email: Email::parse(&format!("{}@rename.example", docs)).unwrap(),
+                        password_hash: Some(bcrypt::hash(PASSWORD, 4).unwrap()),
+                        created_at: chrono::Utc::now(),
+                    },
+                    &[],
+                )
                 .await
                 .unwrap();
             for start in (0..docs).step_by(10_000) {
@@ -277,7 +280,7 @@ impl Target {
             let renamed = OrgName::parse(&format!("{name} Renamed")).unwrap();
             let t = Instant::now();
             let org = store
-                .rename_organization(&org.id, &renamed, chrono::Utc::now())
+                .rename_organization(&org.id, &renamed, chrono::Utc::now(), &[])
                 .await
                 .unwrap();
             times.push(t.elapsed());

@@ -5,7 +5,10 @@ use chrono::Utc;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{new_id, Email, NewOrganization, OrgName, Password};
+use crate::domain::{
+    new_id, AuditAction, AuditActor, AuditContext, AuditTarget, Email, NewEvent, NewOrganization,
+    OrgName, Password,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::StoreError;
@@ -53,7 +56,16 @@ pub async fn seed(state: &AppState) -> Result<DemoResponse, ApiError> {
             name,
             created_at: Utc::now(),
         };
-        match state.store.create_organization(&new).await {
+        let org = new.organization();
+        let event = NewEvent::new(
+            (&org.id, &org.slug),
+            AuditAction::OrganizationCreated,
+            AuditActor::system("demo"),
+            AuditTarget::new("organization", &org.id, Some(&org.name)),
+            &AuditContext::default(),
+            serde_json::Map::new(),
+        );
+        match state.store.create_organization(&new, &[event]).await {
             Ok(org) => response.created.push(org.name),
             Err(StoreError::Conflict(_)) => response.existing.push(new.name.as_str().to_owned()),
             Err(e) => return Err(e.into()),

@@ -26,6 +26,8 @@
 //! - [`failpoint`]: test-only crash and pause points inside multi-step store operations.
 //! - [`telemetry`]: tracing subscriber set-up.
 
+pub mod audit_cli;
+pub mod audit_log;
 pub mod auth;
 pub mod client_addr;
 pub mod config;

@@ -1,12 +1,13 @@
 //! The `org-service` binary: parse the command line, load `.env`, read the configuration, and
-//! serve (default), migrate, or seed the demo data.
+//! serve (default), migrate, seed the demo data, or verify and export audit logs.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use org_service::audit_cli;
 use org_service::config::{Config, LogFormat, StoreConfig};
-use org_service::domain::TenantLayout;
+use org_service::domain::{TenantLayout, TimeRange};
 use org_service::startup::App;
 use org_service::storage::{self, Role};
 
@@ -67,6 +68,33 @@ enum Command {
     },
     /// Create the demo organizations (known passwords!) and exit. Refused in production.
     SeedDemo,
+    /// The audit log of any organization, deleted ones included.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check hash chains: one JSON line per organization; exit status 1 if any is broken.
+    Verify {
+        /// One organization (id or name); default: every organization with events.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Write an organization's events to stdout as NDJSON, oldest first.
+    Export {
+        /// The organization: its id, or its name (also of a deleted one).
+        #[arg(long)]
+        org: String,
+        /// Only events at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -107,6 +135,7 @@ fn main() -> ExitCode {
                     grace_seconds.map_or(config.storage.reconcile_grace, Duration::from_secs);
                 migrate(config, grace, tenant_layout).await
             }
+            Command::Audit { action } => audit(config, action).await,
             Command::SeedDemo => {
                 // Building the app with DEMO_MODE seeds the sample organizations.
                 let mut config = config;
@@ -175,6 +204,33 @@ async fn migrate(
         report.repaired.len(),
         problems.len()
     );
+    Ok(())
+}
+
+async fn audit(config: Config, action: AuditCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match action {
+        AuditCommand::Verify { org } => {
+            if !audit_cli::verify(&config, org.as_deref(), &mut out).await? {
+                anyhow::bail!("an audit chain does not verify (see first_bad_sequence)");
+            }
+        }
+        AuditCommand::Export { org, since, until } => {
+            let time = |raw: Option<String>| {
+                raw.map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(&t)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .map_err(|e| anyhow::anyhow!("{t:?} is not an RFC 3339 time: {e}"))
+                })
+                .transpose()
+            };
+            let range = TimeRange {
+                since: time(since)?,
+                until: time(until)?,
+            };
+            audit_cli::export(&config, &org, range, &mut out).await?;
+        }
+    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "members", description = "The caller, the organization's members and their roles"),
         (name = "invitations", description = "Invite people by email; accept an invitation"),
         (name = "documents", description = "The organization's own documents: store, read, query, update with ETag / If-Match, delete. A person's access token or an API key"),
+        (name = "audit", description = "The organization's audit log: who did what, when, from where; hash-chained, exportable"),
         (name = "api-keys", description = "Keys for machines: the organization's documents without a person's password"),
         (name = "health", description = "Probes"),
     )

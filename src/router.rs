@@ -27,7 +27,9 @@ use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::openapi::ApiDoc;
 use crate::ratelimit::{self, RateLimits};
-use crate::routes::{admin, api_keys, demo, docs, documents, health, invitations, members, orgs};
+use crate::routes::{
+    admin, api_keys, audit, demo, docs, documents, health, invitations, members, orgs,
+};
 use crate::server;
 use crate::state::AppState;
 
@@ -54,6 +56,9 @@ pub fn router(state: AppState, limits: Option<Arc<RateLimits>>) -> Router {
         .routes(routes!(invitations::accept))
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::export_audit))
+        .routes(routes!(audit::verify_audit))
         .routes(routes!(health::health))
         .routes(routes!(health::live));
     if state.config.demo_mode {

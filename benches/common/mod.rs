@@ -268,7 +268,7 @@ pub async fn seed(store: &Arc<dyn Store>, from: usize, to: usize, hash: &str) {
                 // FerretDB answers "busy" now and then under a long stream of writes.
                 let mut attempt = 0;
                 loop {
-                    match store.create_organization(&new).await {
+                    match store.create_organization(&new, &[]).await {
                         Ok(_) => break,
                         Err(org_service::storage::StoreError::Unavailable(e)) if attempt < 10 => {
                             attempt += 1;

@@ -41,7 +41,7 @@ async fn invitations(store: &Arc<dyn Store>, org: &str, count: usize, prefix: &s
             invited_by: org.to_owned(),
         };
         store
-            .create_invitation(&invitation, &sha256_hex(&token))
+            .create_invitation(&invitation, &sha256_hex(&token), &[])
             .await
             .expect("invite");
         tokens.push(token);
@@ -80,7 +80,13 @@ impl Bench {
                 password_hash: Some(hash.to_owned()),
             };
             store
-                .accept_invitation(&found.invitation.id, &sha256_hex(&token), &account, now)
+                .accept_invitation(
+                    &found.invitation.id,
+                    &sha256_hex(&token),
+                    &account,
+                    now,
+                    &[],
+                )
                 .await
                 .expect("accept");
         }

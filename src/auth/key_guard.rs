@@ -179,6 +179,13 @@ mod tests {
 
     #[test]
     fn stale_entries_go_when_the_map_is_full() {
+        // At exactly PRUNE_AT entries nothing is dropped, stale or not.
+        let guard = KeyGuard::default();
+        for i in 0..(PRUNE_AT - 1) as u32 {
+            guard.failed(IpAddr::V4(Ipv4Addr::from(i)), at(0));
+        }
+        guard.failed(A, at(60));
+        assert_eq!(guard.failures.lock().unwrap().len(), PRUNE_AT);
         let guard = KeyGuard::default();
         for i in 0..=PRUNE_AT as u32 {
             guard.failed(IpAddr::V4(Ipv4Addr::from(i)), at(0));
@@ -219,6 +226,12 @@ mod tests {
 
     #[test]
     fn written_uses_are_forgotten_a_minute_later_when_the_map_is_full() {
+        let guard = KeyGuard::default();
+        for i in 0..PRUNE_AT - 1 {
+            assert!(guard.claim_touch(&key(&i.to_string(), None), at(0)));
+        }
+        assert!(guard.claim_touch(&key("exactly full", None), at(60)));
+        assert_eq!(guard.touched.lock().unwrap().len(), PRUNE_AT);
         let guard = KeyGuard::default();
         for i in 0..=PRUNE_AT {
             assert!(guard.claim_touch(&key(&i.to_string(), None), at(0)));

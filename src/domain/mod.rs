@@ -5,6 +5,7 @@
 //! In particular [`OrgName`] is the only source of tenant collection names.
 
 mod api_key;
+mod audit;
 mod document;
 mod email;
 mod filter;
@@ -19,6 +20,10 @@ mod team;
 pub use api_key::{
     generate_key, hash_key, key_days, key_expiry, key_name, key_role, looks_like_key, touch_due,
     ApiKey, PresentedKey, StoredApiKey, MAX_API_KEYS, MAX_KEY_DAYS, MAX_KEY_NAME_CHARS,
+};
+pub use audit::{
+    hash_of, AuditAction, AuditActor, AuditContext, AuditEvent, AuditTarget, ChainAnchor,
+    ChainCheck, ChainHead, NewEvent, StoredEvent, TimeRange, Verification, GENESIS_HASH,
 };
 pub use document::{key_allowed, merge_patch, DocumentBody, StoredDocument, MAX_DEPTH};
 pub use email::Email;

@@ -8,9 +8,11 @@
 
 mod auth;
 mod caller;
+mod context;
 
 pub use auth::{reauthenticate, token_account, AuthAdmin, Client};
 pub use caller::{presented_key, Actor, TenantCaller, API_KEY_HEADER};
+pub use context::RequestContext;
 
 /// Largest request body accepted by the JSON endpoints (their bodies are well under 1 KiB).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -5,14 +5,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::forms::{LoginForm, PasswordChangeForm, RefreshForm};
 use super::session::{issue_tokens, LoginResponse, BAD_REFRESH};
+use super::trail;
 use crate::auth::refresh;
-use crate::domain::{pick_membership, Account, LoginPassword};
+use crate::domain::{pick_membership, Account, AuditAction, LoginPassword};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
-use crate::extract::{AuthAdmin, Client, ValidJson};
+use crate::extract::{AuthAdmin, Client, RequestContext, ValidJson};
 use crate::state::AppState;
 use crate::storage::RefreshSpend;
 
@@ -82,6 +84,7 @@ const BAD_CREDENTIALS: &str = "Incorrect email or password";
 pub async fn login_admin(
     State(state): State<AppState>,
     client: Client,
+    RequestContext(context): RequestContext,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let LoginForm {
@@ -99,15 +102,30 @@ pub async fn login_admin(
         .verify(&password, admin.as_ref().map(|a| a.password_hash.as_str()))
         .await
         .map_err(ApiError::Internal)?;
-    let Some(admin) = admin.filter(|_| verified) else {
+    let Some(admin) = admin else {
         metrics::counter!("login_failures_total").increment(1);
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
     };
     let memberships = state.store.memberships_of(&admin.id).await?;
+    let failed = |reason: &str| {
+        trail::account(
+            &memberships,
+            AuditAction::LoginFailed,
+            (&admin.id, &admin.email),
+            &context,
+            json!({ "reason": reason }),
+        )
+    };
+    if !verified {
+        metrics::counter!("login_failures_total").increment(1);
+        state.store.record_events(&failed("wrong_password")).await?;
+        return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
+    }
     let Some(membership) = pick_membership(&memberships, organization.as_ref()) else {
         // Not in the named organization (or in none): the same answer as a wrong password, so
         // a login does not reveal which organizations an account belongs to.
         metrics::counter!("login_failures_total").increment(1);
+        state.store.record_events(&failed("not_a_member")).await?;
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
     };
     let org = state
@@ -123,6 +141,13 @@ pub async fn login_admin(
         upgrade_hash(&state, &admin, &password).await;
     }
     tracing::info!(admin_id = %admin.id, organization_id = %org.id, "logged in");
+    let succeeded = trail::account(
+        &memberships,
+        AuditAction::LoginSucceeded,
+        (&admin.id, &admin.email),
+        &context,
+        json!({ "organization_id": org.id }),
+    );
     issue_tokens(
         &state,
         &admin,
@@ -130,6 +155,7 @@ pub async fn login_admin(
         membership.role,
         admin.token_version,
         None,
+        &succeeded,
     )
     .await
 }
@@ -177,6 +203,7 @@ async fn upgrade_hash(state: &AppState, admin: &Account, password: &LoginPasswor
 #[tracing::instrument(skip_all)]
 pub async fn refresh_tokens(
     State(state): State<AppState>,
+    RequestContext(context): RequestContext,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
     let RefreshForm { token } = body.try_into()?;
@@ -188,7 +215,20 @@ pub async fn refresh_tokens(
         RefreshSpend::Fresh(spent) => spent,
         RefreshSpend::Reused(spent) => {
             tracing::warn!(admin_id = %spent.admin_id, "refresh token reused: revoking its chain");
-            state.store.revoke_refresh_family(&spent.family_id).await?;
+            let events = match state.store.account_by_id(&spent.admin_id).await? {
+                Some(account) => trail::account(
+                    &state.store.memberships_of(&account.id).await?,
+                    AuditAction::RefreshReuseDetected,
+                    (&account.id, &account.email),
+                    &context,
+                    json!({ "organization_id": spent.organization_id }),
+                ),
+                None => Vec::new(),
+            };
+            state
+                .store
+                .revoke_refresh_family(&spent.family_id, &events)
+                .await?;
             return Err(ApiError::Unauthorized(BAD_REFRESH));
         }
         RefreshSpend::Contended | RefreshSpend::Invalid => {
@@ -219,6 +259,7 @@ pub async fn refresh_tokens(
         member.role,
         admin.token_version,
         Some(spent.family_id),
+        &[],
     )
     .await
 }
@@ -240,8 +281,16 @@ pub async fn refresh_tokens(
 pub async fn logout_admin(
     State(state): State<AppState>,
     auth: AuthAdmin,
+    RequestContext(context): RequestContext,
 ) -> Result<StatusCode, ApiError> {
-    state.store.revoke_sessions(&auth.admin.id).await?;
+    let events = trail::account(
+        &state.store.memberships_of(&auth.admin.id).await?,
+        AuditAction::SessionsRevoked,
+        (&auth.admin.id, &auth.admin.email),
+        &context,
+        json!({}),
+    );
+    state.store.revoke_sessions(&auth.admin.id, &events).await?;
     tracing::info!("admin logged out");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -268,14 +317,22 @@ pub async fn logout_admin(
 pub async fn change_password(
     State(state): State<AppState>,
     auth: AuthAdmin,
+    RequestContext(context): RequestContext,
     ValidJson(body): ValidJson<ChangePasswordRequest>,
 ) -> Result<Response, ApiError> {
     let PasswordChangeForm { current, new } = body.try_into()?;
     auth.reauthenticate(&state, None, &current).await?;
     let hash = state.hasher.hash(&new).await.map_err(ApiError::Internal)?;
+    let events = trail::account(
+        &state.store.memberships_of(&auth.admin.id).await?,
+        AuditAction::PasswordChanged,
+        (&auth.admin.id, &auth.admin.email),
+        &context,
+        json!({}),
+    );
     let version = state
         .store
-        .change_password(&auth.admin.id, &hash)
+        .change_password(&auth.admin.id, &hash, &events)
         .await
         .map_err(|e| match e {
             crate::storage::StoreError::Gone => {
@@ -291,6 +348,7 @@ pub async fn change_password(
         auth.role,
         version,
         None,
+        &[],
     )
     .await
 }

@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::api_key_forms::KeyForm;
-use super::rfc3339;
-use crate::domain::{generate_key, key_expiry, new_id, Action, ApiKey, MemberRole, MAX_API_KEYS};
+use super::{rfc3339, trail};
+use crate::domain::{
+    generate_key, key_expiry, new_id, Action, ApiKey, AuditAction, MemberRole, MAX_API_KEYS,
+};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
-use crate::extract::{AuthAdmin, ValidJson};
+use crate::extract::{AuthAdmin, RequestContext, ValidJson};
 use crate::state::AppState;
 use crate::storage::{StoreError, Taken};
 
@@ -138,6 +140,7 @@ pub struct ApiKeyList {
 pub async fn create_api_key(
     State(state): State<AppState>,
     auth: AuthAdmin,
+    RequestContext(context): RequestContext,
     ValidJson(body): ValidJson<CreateKeyRequest>,
 ) -> Result<Response, ApiError> {
     auth.require(Action::ManageApiKeys)?;
@@ -157,7 +160,18 @@ pub async fn create_api_key(
             created_by: auth.admin.id.clone(),
             last_used_at: None,
         };
-        match state.store.create_api_key(&key, &hash, MAX_API_KEYS).await {
+        let event = trail::api_key(
+            &auth.organization,
+            AuditAction::ApiKeyCreated,
+            trail::caller(&auth),
+            &context,
+            &key,
+        );
+        match state
+            .store
+            .create_api_key(&key, &hash, MAX_API_KEYS, &[event])
+            .await
+        {
             Ok(()) => {
                 tracing::info!(key_id = %key.id, role = key.role.as_str(), "API key made");
                 return Ok(created(key, secret_key));
@@ -236,14 +250,29 @@ pub async fn list_api_keys(
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     auth: AuthAdmin,
+    RequestContext(context): RequestContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Action::ManageApiKeys)?;
-    if state
+    let org = &auth.organization;
+    // The key's record names it in the event; an unknown id is a 404 below either way.
+    let events: Vec<_> = state
         .store
-        .revoke_api_key(&auth.organization.id, &id)
+        .list_api_keys(&org.id)
         .await?
-    {
+        .into_iter()
+        .filter(|k| k.id == id)
+        .map(|k| {
+            trail::api_key(
+                org,
+                AuditAction::ApiKeyRevoked,
+                trail::caller(&auth),
+                &context,
+                &k,
+            )
+        })
+        .collect();
+    if state.store.revoke_api_key(&org.id, &id, &events).await? {
         tracing::info!("API key revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {

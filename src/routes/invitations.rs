@@ -13,13 +13,14 @@ use super::members::paged;
 use super::rfc3339;
 use super::session::{issue_tokens, LoginResponse};
 use super::team_forms::{check_accept, InvitationQuery, InviteForm, Page};
+use super::trail;
 use crate::auth::refresh;
 use crate::domain::{
-    check_invite, invitation_expiry, new_id, Action, Invitation, InvitationStatus, LoginPassword,
-    MemberRole, PageKey, Password,
+    check_invite, invitation_expiry, new_id, Action, AuditAction, AuditActor, AuditContext,
+    Invitation, InvitationStatus, LoginPassword, MemberRole, NewEvent, PageKey, Password,
 };
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
-use crate::extract::{AuthAdmin, Client, ValidJson, ValidQuery};
+use crate::extract::{AuthAdmin, Client, RequestContext, ValidJson, ValidQuery};
 use crate::state::AppState;
 use crate::storage::{AcceptingAccount, StoreError};
 
@@ -153,6 +154,7 @@ fn with_token(status: StatusCode, inv: Invitation, token: String) -> Response {
 pub async fn invite(
     State(state): State<AppState>,
     auth: AuthAdmin,
+    RequestContext(context): RequestContext,
     ValidJson(body): ValidJson<InviteRequest>,
 ) -> Result<Response, ApiError> {
     auth.require(Action::ManageMembers)?;
@@ -171,7 +173,17 @@ pub async fn invite(
         invited_by: auth.admin.id.clone(),
     };
     let (token, hash) = refresh::generate_with(refresh::INVITATION_PREFIX);
-    state.store.create_invitation(&invitation, &hash).await?;
+    let event = trail::invitation(
+        (&auth.organization.id, &auth.organization.slug),
+        AuditAction::MemberInvited,
+        trail::caller(&auth),
+        &context,
+        &invitation,
+    );
+    state
+        .store
+        .create_invitation(&invitation, &hash, &[event])
+        .await?;
     tracing::info!(invitation_id = %invitation.id, role = invitation.role.as_str(), "invited");
     Ok(with_token(StatusCode::CREATED, invitation, token))
 }
@@ -238,15 +250,25 @@ pub async fn list_invitations(
 pub async fn resend(
     State(state): State<AppState>,
     auth: AuthAdmin,
+    RequestContext(context): RequestContext,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     auth.require(Action::ManageMembers)?;
     let (token, hash) = refresh::generate_with(refresh::INVITATION_PREFIX);
+    let events =
+        invitation_events(&state, &auth, &id, AuditAction::InvitationResent, &context).await?;
     // The store checks the inviting rule on the invitation's role: an admin cannot re-send an
     // owner's invitation.
     let inv = state
         .store
-        .reissue_invitation(&auth.organization.id, &id, &hash, Utc::now(), auth.role)
+        .reissue_invitation(
+            &auth.organization.id,
+            &id,
+            &hash,
+            Utc::now(),
+            auth.role,
+            &events,
+        )
         .await
         .map_err(ended_is_conflict)?
         .ok_or_else(|| ApiError::NotFound(NO_INVITATION.into()))?;
@@ -274,18 +296,48 @@ pub async fn resend(
 pub async fn revoke(
     State(state): State<AppState>,
     auth: AuthAdmin,
+    RequestContext(context): RequestContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Action::ManageMembers)?;
+    let events =
+        invitation_events(&state, &auth, &id, AuditAction::InvitationRevoked, &context).await?;
     let revoked = state
         .store
-        .revoke_invitation(&auth.organization.id, &id)
+        .revoke_invitation(&auth.organization.id, &id, &events)
         .await
         .map_err(ended_is_conflict)?;
     if !revoked {
         return Err(ApiError::NotFound(NO_INVITATION.into()));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The event of `action` on the organization's invitation `id` (none if there is no such
+/// invitation: the store's answer is then a 404 anyway).
+async fn invitation_events(
+    state: &AppState,
+    auth: &AuthAdmin,
+    id: &str,
+    action: AuditAction,
+    context: &AuditContext,
+) -> Result<Vec<NewEvent>, ApiError> {
+    let org = &auth.organization;
+    Ok(state
+        .store
+        .invitation(&org.id, id)
+        .await?
+        .map(|inv| {
+            trail::invitation(
+                (&org.id, &org.slug),
+                action,
+                trail::caller(auth),
+                context,
+                &inv,
+            )
+        })
+        .into_iter()
+        .collect())
 }
 
 /// For the organization's own side, an invitation that ended is a state conflict (409); 410
@@ -324,6 +376,7 @@ fn ended_is_conflict(e: StoreError) -> ApiError {
 pub async fn accept(
     State(state): State<AppState>,
     client: Client,
+    RequestContext(context): RequestContext,
     ValidJson(body): ValidJson<AcceptRequest>,
 ) -> Result<Response, ApiError> {
     check_accept(&body)?;
@@ -340,6 +393,11 @@ pub async fn accept(
         .check_usable(now, found.current)
         .map_err(|end| ApiError::Gone(end.detail()))?;
     let inv = found.invitation;
+    let org = state
+        .store
+        .organization_by_id(&inv.organization_id)
+        .await?
+        .ok_or_else(unknown)?;
     let existing = state.store.account_by_email(&inv.email).await?;
     let accepting = match &existing {
         Some(account) => {
@@ -368,9 +426,16 @@ pub async fn accept(
             }
         }
     };
+    let event = trail::invitation(
+        (&org.id, &org.slug),
+        AuditAction::InvitationAccepted,
+        AuditActor::account(&accepting.id, &accepting.email),
+        &context,
+        &inv,
+    );
     let member = state
         .store
-        .accept_invitation(&inv.id, &hash, &accepting, now)
+        .accept_invitation(&inv.id, &hash, &accepting, now, &[event])
         .await
         .map_err(|e| match e {
             StoreError::Gone => unknown(),
@@ -381,11 +446,6 @@ pub async fn accept(
         .account_by_id(&accepting.id)
         .await?
         .ok_or(ApiError::Unauthorized("Could not validate credentials"))?;
-    let org = state
-        .store
-        .organization_by_id(&inv.organization_id)
-        .await?
-        .ok_or_else(unknown)?;
     tracing::info!(invitation_id = %inv.id, organization_id = %org.id, "invitation accepted");
     issue_tokens(
         &state,
@@ -394,6 +454,7 @@ pub async fn accept(
         member.role,
         account.token_version,
         None,
+        &[],
     )
     .await
 }

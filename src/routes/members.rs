@@ -5,14 +5,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::rfc3339;
 use super::session::MembershipView;
 use super::team_forms::{parse_role, Page, PageQuery};
-use crate::domain::{Action, Member, MemberChange, MemberRole, PageKey};
+use super::trail;
+use crate::domain::{Action, AuditAction, AuditContext, Member, MemberChange, MemberRole, PageKey};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
-use crate::extract::{AuthAdmin, ValidJson, ValidQuery};
+use crate::extract::{AuthAdmin, RequestContext, ValidJson, ValidQuery};
 use crate::state::AppState;
 use crate::storage::StoreError;
 
@@ -195,12 +197,13 @@ pub async fn list_members(
 pub async fn change_role(
     State(state): State<AppState>,
     auth: AuthAdmin,
+    RequestContext(context): RequestContext,
     Path(admin_id): Path<String>,
     ValidJson(body): ValidJson<RoleRequest>,
 ) -> Result<Json<MemberView>, ApiError> {
     auth.require(Action::ManageMembers)?;
     let role = parse_role(&body)?;
-    let member = change(&state, &auth, &admin_id, MemberChange::Role(role))
+    let member = change(&state, &auth, &context, &admin_id, MemberChange::Role(role))
         .await?
         .ok_or_else(|| ApiError::NotFound(NO_MEMBER.into()))?;
     tracing::info!(role = role.as_str(), "member's role changed");
@@ -231,12 +234,13 @@ pub async fn change_role(
 pub async fn remove_member(
     State(state): State<AppState>,
     auth: AuthAdmin,
+    RequestContext(context): RequestContext,
     Path(admin_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if admin_id != auth.admin.id {
         auth.require(Action::ManageMembers)?;
     }
-    change(&state, &auth, &admin_id, MemberChange::Remove).await?;
+    change(&state, &auth, &context, &admin_id, MemberChange::Remove).await?;
     tracing::info!(left = admin_id == auth.admin.id, "member removed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -244,12 +248,41 @@ pub async fn remove_member(
 async fn change(
     state: &AppState,
     auth: &AuthAdmin,
+    context: &AuditContext,
     target: &str,
     change: MemberChange,
 ) -> Result<Option<Member>, ApiError> {
+    let org = &auth.organization;
+    let current = state
+        .store
+        .member(&org.id, target)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(NO_MEMBER.into()))?;
+    let (action, facts) = match change {
+        MemberChange::Role(role) => (
+            AuditAction::RoleChanged,
+            json!({ "role": role.as_str(), "previous_role": current.role.as_str() }),
+        ),
+        MemberChange::Remove if target == auth.admin.id => (
+            AuditAction::MemberLeft,
+            json!({ "role": current.role.as_str() }),
+        ),
+        MemberChange::Remove => (
+            AuditAction::MemberRemoved,
+            json!({ "role": current.role.as_str() }),
+        ),
+    };
+    let event = trail::member(
+        org,
+        action,
+        trail::caller(auth),
+        context,
+        (target, &current.email),
+        facts,
+    );
     state
         .store
-        .change_member(&auth.organization.id, &auth.admin.id, target, change)
+        .change_member(&org.id, &auth.admin.id, target, change, &[event])
         .await
         .map_err(|e| match e {
             StoreError::Gone => ApiError::NotFound(NO_MEMBER.into()),

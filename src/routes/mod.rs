@@ -5,6 +5,8 @@
 pub mod admin;
 mod api_key_forms;
 pub mod api_keys;
+pub mod audit;
+mod audit_forms;
 pub mod demo;
 pub mod docs;
 mod document_forms;
@@ -16,6 +18,7 @@ pub mod members;
 pub mod orgs;
 pub mod session;
 mod team_forms;
+mod trail;
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -5,13 +5,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::forms::{NewOrgForm, RenameForm};
-use super::OrgResponse;
-use crate::domain::{new_id, Action, NewOrganization, OrgName, Organization};
+use super::{trail, OrgResponse};
+use crate::domain::{
+    new_id, Action, AuditAction, AuditActor, NewOrganization, OrgName, Organization,
+};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
-use crate::extract::{reauthenticate, token_account, AuthAdmin, Client, ValidJson, ValidQuery};
+use crate::extract::{
+    reauthenticate, token_account, AuthAdmin, Client, RequestContext, ValidJson, ValidQuery,
+};
 use crate::state::AppState;
 use crate::storage::{StoreError, Taken};
 
@@ -90,6 +95,7 @@ pub struct DeleteOrgRequest {
 pub async fn create_org(
     State(state): State<AppState>,
     client: Client,
+    RequestContext(context): RequestContext,
     headers: HeaderMap,
     ValidJson(body): ValidJson<CreateOrgRequest>,
 ) -> Result<(StatusCode, Json<OrgResponse>), ApiError> {
@@ -137,9 +143,16 @@ pub async fn create_org(
         password_hash,
         created_at: Utc::now(),
     };
+    let event = trail::organization(
+        &new.organization(),
+        AuditAction::OrganizationCreated,
+        AuditActor::account(&new.admin_id, new.admin_email.as_str()),
+        &context,
+        json!({}),
+    );
     let org = state
         .store
-        .create_organization(&new)
+        .create_organization(&new, &[event])
         .await
         .map_err(|e| match e {
             // The re-authenticated account was deleted meanwhile.
@@ -214,6 +227,7 @@ const ORGANIZATION_GONE: &str = "Could not validate credentials";
 pub async fn update_org(
     State(state): State<AppState>,
     auth: AuthAdmin,
+    RequestContext(context): RequestContext,
     ValidJson(body): ValidJson<UpdateOrgRequest>,
 ) -> Result<Json<OrgResponse>, ApiError> {
     auth.require(Action::ManageOrganization)?;
@@ -223,9 +237,21 @@ pub async fn update_org(
         password,
     } = body.try_into()?;
     auth.reauthenticate(&state, Some(&email), &password).await?;
+    let renamed = Organization {
+        name: name.as_str().to_owned(),
+        slug: name.slug().to_owned(),
+        ..auth.organization.clone()
+    };
+    let event = trail::organization(
+        &renamed,
+        AuditAction::OrganizationRenamed,
+        trail::caller(&auth),
+        &context,
+        json!({ "previous_name": auth.organization.name }),
+    );
     let org = state
         .store
-        .rename_organization(&auth.organization.id, &name, Utc::now())
+        .rename_organization(&auth.organization.id, &name, Utc::now(), &[event])
         .await
         .map_err(|e| match e {
             // Deleted by a concurrent request: the token died with it.
@@ -260,6 +286,7 @@ pub async fn update_org(
 pub async fn delete_org(
     State(state): State<AppState>,
     auth: AuthAdmin,
+    RequestContext(context): RequestContext,
     ValidJson(body): ValidJson<DeleteOrgRequest>,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Action::ManageOrganization)?;
@@ -270,9 +297,16 @@ pub async fn delete_org(
             "You can only delete your own organization",
         ));
     }
+    let event = trail::organization(
+        &auth.organization,
+        AuditAction::OrganizationDeleted,
+        trail::caller(&auth),
+        &context,
+        json!({}),
+    );
     if !state
         .store
-        .delete_organization(&auth.organization.id)
+        .delete_organization(&auth.organization.id, &[event])
         .await?
     {
         // A concurrent delete won: this request's token died with the organization.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::refresh;
-use crate::domain::{Account, MemberRole, Membership, Organization};
+use crate::domain::{Account, MemberRole, Membership, NewEvent, Organization};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::RefreshToken;
@@ -76,6 +76,7 @@ pub async fn issue_tokens(
     role: MemberRole,
     version: i64,
     family: Option<String>,
+    events: &[NewEvent],
 ) -> Result<Response, ApiError> {
     let organizations = state
         .store
@@ -92,14 +93,17 @@ pub async fn issue_tokens(
     let ttl = state.config.auth.refresh_token_ttl;
     state
         .store
-        .insert_refresh_token(&RefreshToken {
-            hash,
-            admin_id: admin.id.clone(),
-            organization_id: org.id.clone(),
-            family_id: family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            token_version: version,
-            expires_at: Utc::now() + chrono::Duration::from_std(ttl).unwrap_or_default(),
-        })
+        .insert_refresh_token(
+            &RefreshToken {
+                hash,
+                admin_id: admin.id.clone(),
+                organization_id: org.id.clone(),
+                family_id: family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                token_version: version,
+                expires_at: Utc::now() + chrono::Duration::from_std(ttl).unwrap_or_default(),
+            },
+            events,
+        )
         .await
         .map_err(|e| match e {
             // The admin vanished, or the chain was revoked, between the check and the insert.

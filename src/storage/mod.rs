@@ -17,8 +17,8 @@ pub mod mongo;
 mod roles;
 
 pub use roles::{
-    ApiKeys, Documents, Idempotency, Invitations, Maintenance, Members, Organizations, Sessions,
-    TenantData, Throttle,
+    ApiKeys, Audit, Documents, Idempotency, Invitations, Maintenance, Members, Organizations,
+    Sessions, TenantData, Throttle,
 };
 
 use std::sync::Arc;
@@ -48,6 +48,23 @@ pub enum Taken {
     Invitation,
     /// Another API key has the same prefix (64 random bits: practically never).
     KeyPrefix,
+}
+
+/// Which of an organization's events a list asks for (newest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this action.
+    pub action: Option<crate::domain::AuditAction>,
+    /// Only this actor (an account's or key's id).
+    pub actor_id: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only events before this sequence (the cursor).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
 }
 
 /// What an organization may hold only so many of.
@@ -217,6 +234,7 @@ pub trait Store:
     + TenantData
     + Documents
     + ApiKeys
+    + Audit
     + Idempotency
     + 'static
 {

@@ -12,13 +12,13 @@ use chrono::{DateTime, Utc};
 
 use super::metered::MeteredStore;
 use super::{
-    AcceptingAccount, AttemptWindow, IdempotencyClaim, InvitationToken, LayoutChange,
+    AcceptingAccount, AttemptWindow, AuditQuery, IdempotencyClaim, InvitationToken, LayoutChange,
     ReconcileReport, RefreshSpend, RefreshToken, StoreError,
 };
 use crate::domain::{
-    Account, ApiKey, Filter, Invitation, InvitationStatus, Member, MemberChange, MemberRole,
-    Membership, NewOrganization, OrgName, Organization, PageKey, StoredApiKey, StoredDocument,
-    TenantLayout,
+    Account, ApiKey, ChainAnchor, Filter, Invitation, InvitationStatus, Member, MemberChange,
+    MemberRole, Membership, NewEvent, NewOrganization, OrgName, Organization, PageKey,
+    StoredApiKey, StoredDocument, StoredEvent, TenantLayout,
 };
 
 /// Declares a role trait whose operations all return `Result<_, StoreError>`, and implements
@@ -53,6 +53,11 @@ macro_rules! role {
     };
 }
 
+// Every operation that changes an organization takes the `events` that record the change
+// (`&[]`: none) and stores them atomically with it: in the same transaction on the embedded
+// store; on MongoDB staged before the change and published after it, a crash in between being
+// settled by the reconciler by whether the change happened (`mongo/audit.rs`).
+
 role! {
     /// Schema, health and repair.
     pub trait Maintenance {
@@ -86,7 +91,7 @@ role! {
         /// and its tenant collection, all or nothing. A taken slug or email is
         /// [`StoreError::Conflict`]; an existing owner account that vanished meanwhile
         /// [`StoreError::Gone`].
-        async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError>;
+        async fn create_organization(&self, new: &NewOrganization, events: &[NewEvent]) -> Result<Organization, StoreError>;
 
         /// The (fully created) organization with this slug.
         async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError>;
@@ -103,11 +108,11 @@ role! {
         /// Renames the organization. Its tenant data keeps its place or moves with the slug
         /// (a rename of the collection, never a copy), depending on the layout. A taken slug is
         /// a conflict; a vanished organization [`StoreError::Gone`].
-        async fn rename_organization(&self, id: &str, new_name: &OrgName, at: DateTime<Utc>) -> Result<Organization, StoreError>;
+        async fn rename_organization(&self, id: &str, new_name: &OrgName, at: DateTime<Utc>, events: &[NewEvent]) -> Result<Organization, StoreError>;
 
         /// Removes the organization, its memberships, invitations and tenant data, and every
         /// account left with no membership. `Ok(false)` if absent.
-        async fn delete_organization(&self, id: &str) -> Result<bool, StoreError>;
+        async fn delete_organization(&self, id: &str, events: &[NewEvent]) -> Result<bool, StoreError>;
 
         /// Number of fully created organizations.
         async fn count_organizations(&self) -> Result<u64, StoreError>;
@@ -120,7 +125,7 @@ role! {
         /// Replaces the admin's password hash, bumps their token version (every access token
         /// dies) and deletes their refresh tokens. Returns the new version; [`StoreError::Gone`]
         /// if the admin is gone.
-        async fn change_password(&self, admin_id: &str, password_hash: &str) -> Result<i64, StoreError>;
+        async fn change_password(&self, admin_id: &str, password_hash: &str, events: &[NewEvent]) -> Result<i64, StoreError>;
 
         /// Replaces the admin's password hash with the same password hashed at another cost, if
         /// it is still `old_hash` (a concurrent password change wins). Sessions are untouched:
@@ -128,18 +133,18 @@ role! {
         async fn upgrade_password_hash(&self, admin_id: &str, old_hash: &str, new_hash: &str) -> Result<bool, StoreError>;
 
         /// Bumps the admin's token version and deletes their refresh tokens (log out everywhere).
-        async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError>;
+        async fn revoke_sessions(&self, admin_id: &str, events: &[NewEvent]) -> Result<i64, StoreError>;
 
         /// Stores a new refresh token (by hash). [`StoreError::Revoked`] if its chain was
         /// revoked meanwhile (or the token exists already).
-        async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
+        async fn insert_refresh_token(&self, token: &RefreshToken, events: &[NewEvent]) -> Result<(), StoreError>;
 
         /// Marks the token with this hash spent, atomically: of concurrent spends of one token,
         /// exactly one is `Fresh`.
         async fn spend_refresh_token(&self, hash: &str, now: DateTime<Utc>) -> Result<RefreshSpend, StoreError>;
 
         /// Revokes a rotation chain: its tokens stop working and no new token can join it.
-        async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError>;
+        async fn revoke_refresh_family(&self, family_id: &str, events: &[NewEvent]) -> Result<(), StoreError>;
     }
 }
 
@@ -208,7 +213,7 @@ role! {
         /// [`StoreError::Rule`], an absent target [`StoreError::Gone`]. A removed member's
         /// refresh tokens for the organization go, and an account left with no membership is
         /// deleted.
-        async fn change_member(&self, org_id: &str, actor: &str, target: &str, change: MemberChange) -> Result<Option<Member>, StoreError>;
+        async fn change_member(&self, org_id: &str, actor: &str, target: &str, change: MemberChange, events: &[NewEvent]) -> Result<Option<Member>, StoreError>;
     }
 }
 
@@ -217,7 +222,7 @@ role! {
     pub trait Invitations {
         /// Stores a new invitation with the hash of its token. An email that is a member, or
         /// has a pending unexpired invitation to the organization, is [`StoreError::Conflict`].
-        async fn create_invitation(&self, invitation: &Invitation, token_hash: &str) -> Result<(), StoreError>;
+        async fn create_invitation(&self, invitation: &Invitation, token_hash: &str, events: &[NewEvent]) -> Result<(), StoreError>;
 
         /// The organization's invitations by `(created_at, id)`, from after `after`, only
         /// those with `status` at `now` if given.
@@ -226,11 +231,14 @@ role! {
         /// Gives a pending (possibly expired) invitation a new token and expiry; the old token
         /// dies. `Ok(None)` if there is no such invitation; an accepted or revoked one is
         /// [`StoreError::Ended`]; one whose role `by` may not invite is [`StoreError::Rule`].
-        async fn reissue_invitation(&self, org_id: &str, id: &str, token_hash: &str, now: DateTime<Utc>, by: MemberRole) -> Result<Option<Invitation>, StoreError>;
+        async fn reissue_invitation(&self, org_id: &str, id: &str, token_hash: &str, now: DateTime<Utc>, by: MemberRole, events: &[NewEvent]) -> Result<Option<Invitation>, StoreError>;
 
         /// Revokes a pending invitation. `Ok(false)` if there is none with this id; an accepted
         /// or revoked one is [`StoreError::Ended`].
-        async fn revoke_invitation(&self, org_id: &str, id: &str) -> Result<bool, StoreError>;
+        async fn revoke_invitation(&self, org_id: &str, id: &str, events: &[NewEvent]) -> Result<bool, StoreError>;
+
+        /// The organization's invitation with this id.
+        async fn invitation(&self, org_id: &str, id: &str) -> Result<Option<Invitation>, StoreError>;
 
         /// The invitation a token (current or superseded by a resend) belongs to.
         async fn invitation_by_token(&self, token_hash: &str) -> Result<Option<InvitationToken>, StoreError>;
@@ -239,7 +247,7 @@ role! {
         /// exactly one succeeds, the others see [`StoreError::Ended`] (as does a token that is
         /// not the current one, or an invitation no longer pending). Creates the account when
         /// `account.password_hash` is given. Returns the new membership.
-        async fn accept_invitation(&self, id: &str, token_hash: &str, account: &AcceptingAccount, now: DateTime<Utc>) -> Result<Member, StoreError>;
+        async fn accept_invitation(&self, id: &str, token_hash: &str, account: &AcceptingAccount, now: DateTime<Utc>, events: &[NewEvent]) -> Result<Member, StoreError>;
     }
 }
 
@@ -274,14 +282,14 @@ role! {
         /// already ([`StoreError::Quota`]), atomically with that count. [`StoreError::Gone`] if
         /// the organization is; [`StoreError::Conflict`] if the prefix is taken (the caller
         /// makes another key).
-        async fn create_api_key(&self, key: &ApiKey, hash: &str, max_keys: u64) -> Result<(), StoreError>;
+        async fn create_api_key(&self, key: &ApiKey, hash: &str, max_keys: u64, events: &[NewEvent]) -> Result<(), StoreError>;
 
         /// The organization's keys, oldest first.
         async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, StoreError>;
 
         /// Deletes the organization's key `id`: it stops working at the next request. `Ok(false)`
         /// if there is none.
-        async fn revoke_api_key(&self, org_id: &str, id: &str) -> Result<bool, StoreError>;
+        async fn revoke_api_key(&self, org_id: &str, id: &str, events: &[NewEvent]) -> Result<bool, StoreError>;
 
         /// The key with this prefix, with its hash: one keyed read, what authenticates a key.
         async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<StoredApiKey>, StoreError>;
@@ -290,5 +298,34 @@ role! {
         /// recorded. Callers write at most once a minute per key (see
         /// [`crate::domain::touch_due`]), not once per request.
         async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    }
+}
+
+role! {
+    /// The audit log: each organization's chain of events. Changes record their events
+    /// through their own operation (atomically with the change); these are the rest.
+    pub trait Audit {
+        /// Appends events that go with no other change (a failed login), each to its
+        /// organization's chain.
+        async fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError>;
+
+        /// The organization's events matching `query`, newest first.
+        async fn list_events(&self, org_id: &str, query: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError>;
+
+        /// Up to `limit` of the organization's events after sequence `after`, oldest first,
+        /// that occurred at or after `since` and before `until` (export and verification).
+        async fn events_after(&self, org_id: &str, after: i64, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+
+        /// Where the organization's remaining chain starts (after its pruned events).
+        async fn chain_anchor(&self, org_id: &str) -> Result<ChainAnchor, StoreError>;
+
+        /// Deletes every chain's events up to its newest one that occurred before `before`,
+        /// recording that one as the chain's anchor, so what remains still verifies. Returns
+        /// how many went.
+        async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+        /// Every organization with events (deleted ones included), with the slug its latest
+        /// event names: for the operator's command line.
+        async fn audited_organizations(&self) -> Result<Vec<(String, String)>, StoreError>;
     }
 }

@@ -272,7 +272,7 @@ both_stores! {
             created_by: "someone".into(),
             last_used_at: None,
         };
-        app.store.create_api_key(&expired, &hash, 100).await.unwrap();
+        app.store.create_api_key(&expired, &hash, 100, &[]).await.unwrap();
         let r = app.with_key(KeyHeader::XApiKey, Method::GET, "/org/documents", &raw, None).await;
         assert_eq!(r.status(), 401);
         assert_eq!(json_body(r).await["detail"], "API key expired");

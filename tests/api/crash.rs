@@ -14,14 +14,17 @@ use crate::helpers::*;
 async fn seed(location: &StoreLocation, name: &str, email: &str) -> String {
     let store = location.store().await;
     let org = store
-        .create_organization(&NewOrganization {
-            id: new_id(),
-            admin_id: new_id(),
-            name: OrgName::parse(name).unwrap(),
-            admin_email: Email::parse(email).unwrap(),
-            password_hash: Some(bcrypt::hash(PASSWORD, 4).unwrap()),
-            created_at: chrono::Utc::now(),
-        })
+        .create_organization(
+            &NewOrganization {
+                id: new_id(),
+                admin_id: new_id(),
+                name: OrgName::parse(name).unwrap(),
+                admin_email: Email::parse(email).unwrap(),
+                password_hash: Some(bcrypt::hash(PASSWORD, 4).unwrap()),
+                created_at: chrono::Utc::now(),
+            },
+            &[],
+        )
         .await
         .unwrap();
     store
@@ -40,7 +43,7 @@ async fn seed(location: &StoreLocation, name: &str, email: &str) -> String {
         created_by: "seed".into(),
         last_used_at: None,
     };
-    store.create_api_key(&key, &hash, 100).await.unwrap();
+    store.create_api_key(&key, &hash, 100, &[]).await.unwrap();
     org.id
 }
 

@@ -29,14 +29,17 @@ async fn seed(location: &StoreLocation, token: &str) -> String {
     let store = location.store().await;
     let now = chrono::Utc::now();
     let org = store
-        .create_organization(&NewOrganization {
-            id: new_id(),
-            admin_id: new_id(),
-            name: OrgName::parse("Acme").unwrap(),
-            admin_email: Email::parse("a@acme.com").unwrap(),
-            password_hash: Some(bcrypt::hash(PASSWORD, 4).unwrap()),
-            created_at: now,
-        })
+        .create_organization(
+            &NewOrganization {
+                id: new_id(),
+                admin_id: new_id(),
+                name: OrgName::parse("Acme").unwrap(),
+                admin_email: Email::parse("a@acme.com").unwrap(),
+                password_hash: Some(bcrypt::hash(PASSWORD, 4).unwrap()),
+                created_at: now,
+            },
+            &[],
+        )
         .await
         .unwrap();
     let invite = |email: &str| Invitation {
@@ -52,7 +55,7 @@ async fn seed(location: &StoreLocation, token: &str) -> String {
     };
     let bo = invite("bo@acme.com");
     store
-        .create_invitation(&bo, &hashed("oit_bo"))
+        .create_invitation(&bo, &hashed("oit_bo"), &[])
         .await
         .unwrap();
     let bo_id = new_id();
@@ -62,11 +65,11 @@ async fn seed(location: &StoreLocation, token: &str) -> String {
         password_hash: Some(bcrypt::hash(MEMBER_PASSWORD, 4).unwrap()),
     };
     store
-        .accept_invitation(&bo.id, &hashed("oit_bo"), &account, now)
+        .accept_invitation(&bo.id, &hashed("oit_bo"), &account, now, &[])
         .await
         .unwrap();
     store
-        .create_invitation(&invite("cy@acme.com"), &hashed(token))
+        .create_invitation(&invite("cy@acme.com"), &hashed(token), &[])
         .await
         .unwrap();
     bo_id

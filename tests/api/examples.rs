@@ -274,6 +274,43 @@ async fn every_documented_example_works_in_walk_through_order() {
         .await;
     assert_eq!(r.status(), 204, "delete {p}");
 
+    // The audit log: its newest events, the example filter, the export and the check.
+    let (_, p) = send("get", "/org/audit");
+    let r = app.call(Method::GET, p, &token, None).await;
+    assert_eq!(r.status(), 200, "get {p}");
+    let newest = json_body(r).await;
+    assert_eq!(
+        newest["events"][0]["action"], "api_key.revoked",
+        "the last change is first"
+    );
+    let query: Vec<(String, String)> = ["action", "actor_id", "since", "until"]
+        .iter()
+        .map(|name| (name.to_string(), example_param(&doc, p, name)))
+        .collect();
+    let r = app
+        .client
+        .get(app.url(p))
+        .query(&query)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "get {p} with the example filter");
+    let (_, p) = send("get", "/org/audit/export");
+    let r = app.call(Method::GET, p, &token, None).await;
+    assert_eq!(r.status(), 200, "get {p}");
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    let lines = r.text().await.unwrap().lines().count();
+    assert!(
+        lines >= newest["events"].as_array().unwrap().len(),
+        "{lines} exported"
+    );
+    let (_, p) = send("get", "/org/audit/verify");
+    let r = app.call(Method::GET, p, &token, None).await;
+    let verified = json_body(r).await;
+    assert_eq!(verified["ok"], true, "get {p}: {verified}");
+    assert_eq!(verified["events_checked"], lines);
+
     let (m, p) = send("put", "/org/update");
     let r = app
         .send_json(Method::PUT, p, Some(&token), &example_body(&doc, m, p))

@@ -8,14 +8,17 @@ use crate::helpers::*;
 async fn org_hashed_at(app: &TestApp, name: &str, email: &str, cost: u32) {
     use org_service::domain::{new_id, Email, NewOrganization, OrgName};
     app.store
-        .create_organization(&NewOrganization {
-            id: new_id(),
-            admin_id: new_id(),
-            name: OrgName::parse(name).unwrap(),
-            admin_email: Email::parse(email).unwrap(),
-            password_hash: Some(bcrypt::hash(PASSWORD, cost).unwrap()),
-            created_at: chrono::Utc::now(),
-        })
+        .create_organization(
+            &NewOrganization {
+                id: new_id(),
+                admin_id: new_id(),
+                name: OrgName::parse(name).unwrap(),
+                admin_email: Email::parse(email).unwrap(),
+                password_hash: Some(bcrypt::hash(PASSWORD, cost).unwrap()),
+                created_at: chrono::Utc::now(),
+            },
+            &[],
+        )
         .await
         .unwrap();
 }

@@ -136,7 +136,7 @@ both_stores! {
             created_at: now - chrono::Duration::hours(2),
             invited_by: org.id.clone(),
         };
-        app.store.create_invitation(&expired, &sha256_hex(token)).await.unwrap();
+        app.store.create_invitation(&expired, &sha256_hex(token), &[]).await.unwrap();
         let r = app.accept(token, MEMBER_PASSWORD).await;
         assert_eq!(r.status(), 410);
         assert_eq!(detail(r).await, "This invitation has expired");

@@ -26,14 +26,17 @@ async fn seeded() -> StoreLocation {
     let store = location.store().await;
     for (i, (name, docs)) in TENANTS.iter().enumerate() {
         let org = store
-            .create_organization(&NewOrganization {
-                id: new_id(),
-                admin_id: new_id(),
-                name: OrgName::parse(name).unwrap(),
-                admin_email: Email::parse(&format!("admin{i}@docs.example")).unwrap(),
-                password_hash: Some(bcrypt::hash(PASSWORD, 4).unwrap()),
-                created_at: chrono::Utc::now(),
-            })
+            .create_organization(
+                &NewOrganization {
+                    id: new_id(),
+                    admin_id: new_id(),
+                    name: OrgName::parse(name).unwrap(),
+                    admin_email: Email::parse(&format!("admin{i}@docs.example")).unwrap(),
+                    password_hash: Some(bcrypt::hash(PASSWORD, 4).unwrap()),
+                    created_at: chrono::Utc::now(),
+                },
+                &[],
+            )
             .await
             .unwrap();
         let documents = (0..*docs)

@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
+use super::audit::append;
 use super::codec::{backend, conflict_or_backend, org_by_id, parse_ts, role_from, ts};
 use super::EmbeddedStore;
-use crate::domain::{ApiKey, StoredApiKey};
+use crate::domain::{ApiKey, NewEvent, StoredApiKey};
 use crate::storage::{ApiKeys, Limit, StoreError};
 
 const COLUMNS: &str =
@@ -42,8 +43,9 @@ impl ApiKeys for EmbeddedStore {
         key: &ApiKey,
         hash: &str,
         max_keys: u64,
+        events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        let (key, hash) = (key.clone(), hash.to_owned());
+        let (key, hash, events) = (key.clone(), hash.to_owned(), events.to_vec());
         self.write(move |tx, _| {
             if org_by_id(tx, &key.organization_id)?.is_none() {
                 return Err(StoreError::Gone);
@@ -66,7 +68,8 @@ impl ApiKeys for EmbeddedStore {
                 ],
             )
             .map_err(conflict_or_backend)?;
-            Ok(())
+            append(tx, &events)
+
         })
         .await
     }
@@ -86,15 +89,25 @@ impl ApiKeys for EmbeddedStore {
         .await
     }
 
-    async fn revoke_api_key(&self, org_id: &str, id: &str) -> Result<bool, StoreError> {
-        let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    async fn revoke_api_key(
+        &self,
+        org_id: &str,
+        id: &str,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError> {
+        let (org_id, id, events) = (org_id.to_owned(), id.to_owned(), events.to_vec());
         self.write(move |tx, _| {
-            tx.execute(
-                "DELETE FROM api_keys WHERE organization_id = ?1 AND id = ?2",
-                params![org_id, id],
-            )
-            .map(|n| n > 0)
-            .map_err(backend)
+            let revoked = tx
+                .execute(
+                    "DELETE FROM api_keys WHERE organization_id = ?1 AND id = ?2",
+                    params![org_id, id],
+                )
+                .map_err(backend)?
+                > 0;
+            if revoked {
+                append(tx, &events)?;
+            }
+            Ok(revoked)
         })
         .await
     }

@@ -6,11 +6,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::audit::append;
 use super::codec::{backend, conflict_or_backend, parse_ts, role_from, ts};
 use super::members::member_in;
 use super::EmbeddedStore;
 use crate::domain::{
-    check_invite, invitation_expiry, Invitation, InvitationStatus, Member, MemberRole, PageKey,
+    check_invite, invitation_expiry, Invitation, InvitationStatus, Member, MemberRole, NewEvent,
+    PageKey,
 };
 use crate::storage::{AcceptingAccount, InvitationToken, Invitations, StoreError, Taken};
 
@@ -70,8 +72,9 @@ impl Invitations for EmbeddedStore {
         &self,
         invitation: &Invitation,
         token_hash: &str,
+        events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        let (inv, hash) = (invitation.clone(), token_hash.to_owned());
+        let (inv, hash, events) = (invitation.clone(), token_hash.to_owned(), events.to_vec());
         self.write(move |tx, _| {
             let member: bool = tx
                 .query_row(
@@ -105,6 +108,7 @@ impl Invitations for EmbeddedStore {
                 params![hash, inv.id],
             )
             .map_err(backend)?;
+            append(tx, &events)?;
             Ok(())
         })
         .await
@@ -153,8 +157,10 @@ impl Invitations for EmbeddedStore {
         token_hash: &str,
         now: DateTime<Utc>,
         by: MemberRole,
+        events: &[NewEvent],
     ) -> Result<Option<Invitation>, StoreError> {
         let (org_id, id, hash) = (org_id.to_owned(), id.to_owned(), token_hash.to_owned());
+        let events = events.to_vec();
         self.write(move |tx, _| {
             let Some(inv) = invitation_in(tx, &org_id, &id)? else {
                 return Ok(None);
@@ -172,6 +178,7 @@ impl Invitations for EmbeddedStore {
                 params![hash, id],
             )
             .map_err(backend)?;
+            append(tx, &events)?;
             Ok(Some(Invitation {
                 stored_status: InvitationStatus::Pending,
                 expires_at,
@@ -181,8 +188,13 @@ impl Invitations for EmbeddedStore {
         .await
     }
 
-    async fn revoke_invitation(&self, org_id: &str, id: &str) -> Result<bool, StoreError> {
-        let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    async fn revoke_invitation(
+        &self,
+        org_id: &str,
+        id: &str,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError> {
+        let (org_id, id, events) = (org_id.to_owned(), id.to_owned(), events.to_vec());
         self.write(move |tx, _| {
             let Some(inv) = invitation_in(tx, &org_id, &id)? else {
                 return Ok(false);
@@ -193,9 +205,16 @@ impl Invitations for EmbeddedStore {
                 [&id],
             )
             .map_err(backend)?;
+            append(tx, &events)?;
             Ok(true)
         })
         .await
+    }
+
+    async fn invitation(&self, org_id: &str, id: &str) -> Result<Option<Invitation>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), id.to_owned());
+        self.read(move |conn| invitation_in(conn, &org_id, &id))
+            .await
     }
 
     async fn invitation_by_token(
@@ -212,8 +231,10 @@ impl Invitations for EmbeddedStore {
         token_hash: &str,
         account: &AcceptingAccount,
         now: DateTime<Utc>,
+        events: &[NewEvent],
     ) -> Result<Member, StoreError> {
         let (id, hash, account) = (id.to_owned(), token_hash.to_owned(), account.clone());
+        let events = events.to_vec();
         self.write(move |tx, fp| {
             let found = by_token(tx, &hash)?
                 .filter(|t| t.invitation.id == id)
@@ -243,6 +264,7 @@ impl Invitations for EmbeddedStore {
                 params![id, account.id],
             )
             .map_err(backend)?;
+            append(tx, &events)?;
             member_in(tx, &inv.organization_id, &account.id)?.ok_or(StoreError::Gone)
         })
         .await

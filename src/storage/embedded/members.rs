@@ -5,9 +5,10 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::audit::append;
 use super::codec::{backend, member_from_row, parse_ts, role_from, ts, MEMBER_COLUMNS};
 use super::EmbeddedStore;
-use crate::domain::{check_member_change, Member, MemberChange, Membership, PageKey};
+use crate::domain::{check_member_change, Member, MemberChange, Membership, NewEvent, PageKey};
 use crate::storage::{Members, StoreError};
 
 pub(super) fn member_in(
@@ -114,8 +115,10 @@ impl Members for EmbeddedStore {
         actor: &str,
         target: &str,
         change: MemberChange,
+        events: &[NewEvent],
     ) -> Result<Option<Member>, StoreError> {
         let (org_id, actor, target) = (org_id.to_owned(), actor.to_owned(), target.to_owned());
+        let events = events.to_vec();
         self.write(move |tx, fp| {
             let actor_role = member_in(tx, &org_id, &actor)?
                 .ok_or(StoreError::Rule(crate::domain::Refusal::Forbidden))?
@@ -137,6 +140,7 @@ impl Members for EmbeddedStore {
             )
             .map_err(StoreError::Rule)?;
             fp.hit("member.after_check");
+            append(tx, &events)?;
             match change {
                 MemberChange::Role(role) => {
                     tx.execute(

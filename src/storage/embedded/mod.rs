@@ -6,7 +6,7 @@
 //! is the same size for ten organizations and for a million, and a rename touches no document.
 //!
 //! One module per concern, each implementing its role trait: `organizations`, `members`,
-//! `invitations`, `api_keys`, `documents`, `sessions`,
+//! `invitations`, `api_keys`, `audit`, `documents`, `sessions`,
 //! `throttle`, `tenant`, `idempotency`, `maintenance`; `schema` holds the DDL and the upgrades of
 //! older files, `codec` the row mapping and error translation.
 //!
@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, Transaction};
 
 mod api_keys;
+mod audit;
 mod codec;
 mod documents;
 mod idempotency;

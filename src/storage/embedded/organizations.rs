@@ -6,18 +6,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
+use super::audit::append;
 use super::codec::{
     account_from_row, backend, conflict_or_backend, org_by_id, org_from_row, query_one, ts,
     ACCOUNT_COLUMNS, ORG_COLUMNS,
 };
 use super::EmbeddedStore;
-use crate::domain::{Account, NewOrganization, OrgName, Organization};
+use crate::domain::{Account, NewEvent, NewOrganization, OrgName, Organization};
 use crate::storage::{Organizations, StoreError};
 
 #[async_trait]
 impl Organizations for EmbeddedStore {
-    async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
+    async fn create_organization(
+        &self,
+        new: &NewOrganization,
+        events: &[NewEvent],
+    ) -> Result<Organization, StoreError> {
         let org = new.organization();
+        let events = events.to_vec();
         let admin_id = new.admin_id.clone();
         let hash = new.password_hash.clone();
         let skeleton = new.name.skeleton().to_owned();
@@ -58,6 +64,7 @@ impl Organizations for EmbeddedStore {
             )
             .map_err(conflict_or_backend)?;
             fp.hit("create.after_admin");
+            append(tx, &events)?;
             // The tenant's documents live in the shared `tenant_documents` table: nothing to
             // create, and the schema stays the same size however many tenants there are.
             fp.hit("create.after_collection");
@@ -117,9 +124,11 @@ impl Organizations for EmbeddedStore {
         id: &str,
         new_name: &OrgName,
         at: DateTime<Utc>,
+        events: &[NewEvent],
     ) -> Result<Organization, StoreError> {
         let id = id.to_owned();
         let new_name = new_name.clone();
+        let events = events.to_vec();
         self.write(move |tx, fp| {
             org_by_id(tx, &id)?.ok_or(StoreError::Gone)?;
             let new_collection = new_name.collection_name();
@@ -132,14 +141,16 @@ impl Organizations for EmbeddedStore {
             fp.hit("rename.after_mark");
             // Documents are keyed by the organization's id, which a rename keeps.
             fp.hit("rename.after_collection");
+            append(tx, &events)?;
             fp.hit("rename.after_update");
             org_by_id(tx, &id)?.ok_or(StoreError::Gone)
         })
         .await
     }
 
-    async fn delete_organization(&self, id: &str) -> Result<bool, StoreError> {
+    async fn delete_organization(&self, id: &str, events: &[NewEvent]) -> Result<bool, StoreError> {
         let id = id.to_owned();
+        let events = events.to_vec();
         self.write(move |tx, fp| {
             if org_by_id(tx, &id)?.is_none() {
                 return Ok(false);
@@ -175,6 +186,8 @@ impl Organizations for EmbeddedStore {
             fp.hit("delete.after_collection");
             tx.execute("DELETE FROM organizations WHERE id = ?1", [&id])
                 .map_err(backend)?;
+            // The organization's chain outlives it (until pruned): its last event says why.
+            append(tx, &events)?;
             Ok(true)
         })
         .await

@@ -68,6 +68,27 @@ CREATE TABLE IF NOT EXISTS api_keys (
     last_used_at    TEXT
 );
 CREATE INDEX IF NOT EXISTS api_keys_organization ON api_keys (organization_id, created_at, id);
+CREATE TABLE IF NOT EXISTS audit_events (
+    organization_id   TEXT NOT NULL,
+    sequence          INTEGER NOT NULL,
+    id                TEXT NOT NULL UNIQUE,
+    organization_slug TEXT NOT NULL,
+    action            TEXT NOT NULL,
+    actor_id          TEXT NOT NULL,
+    occurred_at       TEXT NOT NULL,
+    hash              TEXT NOT NULL,
+    event             TEXT NOT NULL,
+    PRIMARY KEY (organization_id, sequence)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS audit_events_action ON audit_events (organization_id, action, sequence);
+CREATE INDEX IF NOT EXISTS audit_events_actor ON audit_events (organization_id, actor_id, sequence);
+CREATE INDEX IF NOT EXISTS audit_events_slug ON audit_events (organization_slug);
+CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (occurred_at);
+CREATE TABLE IF NOT EXISTS audit_anchors (
+    organization_id TEXT PRIMARY KEY,
+    sequence        INTEGER NOT NULL,
+    hash            TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     hash       TEXT PRIMARY KEY,
     admin_id   TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,

@@ -4,8 +4,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::audit::append;
 use super::codec::{backend, is_foreign_key, is_unique};
 use super::EmbeddedStore;
+use crate::domain::NewEvent;
 use crate::storage::{RefreshSpend, RefreshToken, Sessions, StoreError};
 
 /// Bumps the admin's token version (setting a new password hash if given) and deletes their
@@ -36,10 +38,19 @@ impl Sessions for EmbeddedStore {
         &self,
         admin_id: &str,
         password_hash: &str,
+        events: &[NewEvent],
     ) -> Result<i64, StoreError> {
-        let (id, hash) = (admin_id.to_owned(), password_hash.to_owned());
-        self.write(move |tx, _| end_sessions(tx, &id, Some(&hash)))
-            .await
+        let (id, hash, events) = (
+            admin_id.to_owned(),
+            password_hash.to_owned(),
+            events.to_vec(),
+        );
+        self.write(move |tx, _| {
+            let version = end_sessions(tx, &id, Some(&hash))?;
+            append(tx, &events)?;
+            Ok(version)
+        })
+        .await
     }
 
     async fn upgrade_password_hash(
@@ -64,13 +75,26 @@ impl Sessions for EmbeddedStore {
         .await
     }
 
-    async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError> {
-        let id = admin_id.to_owned();
-        self.write(move |tx, _| end_sessions(tx, &id, None)).await
+    async fn revoke_sessions(
+        &self,
+        admin_id: &str,
+        events: &[NewEvent],
+    ) -> Result<i64, StoreError> {
+        let (id, events) = (admin_id.to_owned(), events.to_vec());
+        self.write(move |tx, _| {
+            let version = end_sessions(tx, &id, None)?;
+            append(tx, &events)?;
+            Ok(version)
+        })
+        .await
     }
 
-    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
-        let t = token.clone();
+    async fn insert_refresh_token(
+        &self,
+        token: &RefreshToken,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let (t, events) = (token.clone(), events.to_vec());
         self.write(move |tx, _| {
             let revoked: bool = tx
                 .query_row(
@@ -96,6 +120,7 @@ impl Sessions for EmbeddedStore {
                     backend(e)
                 }
             })?;
+            append(tx, &events)?;
             Ok(())
         })
         .await
@@ -153,8 +178,12 @@ impl Sessions for EmbeddedStore {
         .await
     }
 
-    async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError> {
-        let family = family_id.to_owned();
+    async fn revoke_refresh_family(
+        &self,
+        family_id: &str,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let (family, events) = (family_id.to_owned(), events.to_vec());
         self.write(move |tx, _| {
             tx.execute(
                 "INSERT OR IGNORE INTO revoked_families (family_id, revoked_at) VALUES (?1, ?2)",
@@ -163,6 +192,7 @@ impl Sessions for EmbeddedStore {
             .map_err(backend)?;
             tx.execute("DELETE FROM refresh_tokens WHERE family_id = ?1", [&family])
                 .map_err(backend)?;
+            append(tx, &events)?;
             Ok(())
         })
         .await

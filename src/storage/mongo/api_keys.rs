@@ -11,9 +11,10 @@ use futures::TryStreamExt;
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 use mongodb::Collection;
 
+use super::audit::Check;
 use super::codec::{bson_time, chrono_time, field_err};
 use super::{MongoStore, STATE_ACTIVE};
-use crate::domain::{ApiKey, MemberRole, StoredApiKey};
+use crate::domain::{ApiKey, MemberRole, NewEvent, StoredApiKey};
 use crate::storage::{ApiKeys, Limit, ReconcileReport, StoreError, Taken};
 
 pub(super) const API_KEYS: &str = "api_keys";
@@ -145,11 +146,16 @@ impl ApiKeys for MongoStore {
         key: &ApiKey,
         hash: &str,
         max_keys: u64,
+        events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        let lock = self.lock(&key.organization_id).await?;
-        let result = self.create_key_locked(key, hash, max_keys).await;
-        lock.release().await;
-        result
+        let check = Check::KeyExists { id: key.id.clone() };
+        let create = async {
+            let lock = self.lock(&key.organization_id).await?;
+            let result = self.create_key_locked(key, hash, max_keys).await;
+            lock.release().await;
+            result
+        };
+        self.audited(events, check, create, |_| true).await
     }
 
     async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, StoreError> {
@@ -168,14 +174,24 @@ impl ApiKeys for MongoStore {
             .collect()
     }
 
-    async fn revoke_api_key(&self, org_id: &str, id: &str) -> Result<bool, StoreError> {
-        self.run(
-            "revoke api key",
-            self.api_keys()
-                .delete_one(doc! { "_id": id, "organization_id": org_id }),
-        )
-        .await
-        .map(|r| r.deleted_count > 0)
+    async fn revoke_api_key(
+        &self,
+        org_id: &str,
+        id: &str,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError> {
+        let check = Check::KeyGone { id: id.to_owned() };
+        let revoke = async {
+            self.run(
+                "revoke api key",
+                self.api_keys()
+                    .delete_one(doc! { "_id": id, "organization_id": org_id }),
+            )
+            .await
+            .map(|r| r.deleted_count > 0)
+        };
+        self.audited(events, check, revoke, |revoked| *revoked)
+            .await
     }
 
     async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<StoredApiKey>, StoreError> {

@@ -13,11 +13,13 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 
+use super::audit::Check;
 use super::codec::{bson_time, invitation_from_doc, membership_key, ACCEPTING};
 use super::members::after_key;
 use super::MongoStore;
 use crate::domain::{
-    check_invite, invitation_expiry, Invitation, InvitationStatus, Member, MemberRole, PageKey,
+    check_invite, invitation_expiry, Invitation, InvitationStatus, Member, MemberRole, NewEvent,
+    PageKey,
 };
 use crate::storage::{
     AcceptingAccount, InvitationToken, Invitations, ReconcileReport, StoreError, Taken,
@@ -310,11 +312,19 @@ impl Invitations for MongoStore {
         &self,
         invitation: &Invitation,
         token_hash: &str,
+        events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        let lock = self.lock(&invitation.organization_id).await?;
-        let result = self.create_locked(invitation, token_hash).await;
-        lock.release().await;
-        result
+        let check = Check::InvitationToken {
+            id: invitation.id.clone(),
+            hash: token_hash.to_owned(),
+        };
+        let create = async {
+            let lock = self.lock(&invitation.organization_id).await?;
+            let result = self.create_locked(invitation, token_hash).await;
+            lock.release().await;
+            result
+        };
+        self.audited(events, check, create, |_| true).await
     }
 
     async fn list_invitations(
@@ -364,18 +374,43 @@ impl Invitations for MongoStore {
         token_hash: &str,
         now: DateTime<Utc>,
         by: MemberRole,
+        events: &[NewEvent],
     ) -> Result<Option<Invitation>, StoreError> {
-        let lock = self.lock(org_id).await?;
-        let result = self.reissue_locked(org_id, id, token_hash, now, by).await;
-        lock.release().await;
-        result
+        let check = Check::InvitationToken {
+            id: id.to_owned(),
+            hash: token_hash.to_owned(),
+        };
+        let reissue = async {
+            let lock = self.lock(org_id).await?;
+            let result = self.reissue_locked(org_id, id, token_hash, now, by).await;
+            lock.release().await;
+            result
+        };
+        self.audited(events, check, reissue, Option::is_some).await
     }
 
-    async fn revoke_invitation(&self, org_id: &str, id: &str) -> Result<bool, StoreError> {
-        let lock = self.lock(org_id).await?;
-        let result = self.revoke_locked(org_id, id).await;
-        lock.release().await;
-        result
+    async fn revoke_invitation(
+        &self,
+        org_id: &str,
+        id: &str,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError> {
+        let check = Check::InvitationStatus {
+            id: id.to_owned(),
+            status: "revoked".into(),
+        };
+        let revoke = async {
+            let lock = self.lock(org_id).await?;
+            let result = self.revoke_locked(org_id, id).await;
+            lock.release().await;
+            result
+        };
+        self.audited(events, check, revoke, |revoked| *revoked)
+            .await
+    }
+
+    async fn invitation(&self, org_id: &str, id: &str) -> Result<Option<Invitation>, StoreError> {
+        self.invitation_doc(org_id, id).await
     }
 
     async fn invitation_by_token(
@@ -402,6 +437,24 @@ impl Invitations for MongoStore {
     }
 
     async fn accept_invitation(
+        &self,
+        id: &str,
+        token_hash: &str,
+        account: &AcceptingAccount,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<Member, StoreError> {
+        let check = Check::InvitationStatus {
+            id: id.to_owned(),
+            status: "accepted".into(),
+        };
+        let accept = self.accept_unaudited(id, token_hash, account, now);
+        self.audited(events, check, accept, |_| true).await
+    }
+}
+
+impl MongoStore {
+    async fn accept_unaudited(
         &self,
         id: &str,
         token_hash: &str,

@@ -10,6 +10,7 @@ use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
 
 use super::api_keys::API_KEYS;
+use super::audit::{AUDIT_EVENTS, AUDIT_OUTBOX};
 use super::claims::{reservation_keys, DELETED_PREFIX};
 use super::codec::bson_time;
 use super::layout::{SKELETONS_UPGRADE, TENANT_DOCUMENTS};
@@ -75,6 +76,36 @@ impl Maintenance for MongoStore {
             ),
             (INVITATIONS, plain(doc! { "token_hash": 1 }, "token_hash")),
             (API_KEYS, unique(doc! { "prefix": 1 }, "prefix_unique")),
+            (
+                AUDIT_EVENTS,
+                unique(doc! { "event_id": 1 }, "event_id_unique"),
+            ),
+            (
+                AUDIT_EVENTS,
+                plain(
+                    doc! { "organization_id": 1, "sequence": 1 },
+                    "organization_sequence",
+                ),
+            ),
+            (
+                AUDIT_EVENTS,
+                plain(
+                    doc! { "organization_id": 1, "action": 1, "sequence": 1 },
+                    "organization_action",
+                ),
+            ),
+            (
+                AUDIT_EVENTS,
+                plain(
+                    doc! { "organization_id": 1, "actor_id": 1, "sequence": 1 },
+                    "organization_actor",
+                ),
+            ),
+            (
+                AUDIT_EVENTS,
+                plain(doc! { "occurred_at": 1 }, "occurred_at"),
+            ),
+            (AUDIT_OUTBOX, plain(doc! { "created_at": 1 }, "created_at")),
             (
                 API_KEYS,
                 plain(
@@ -151,6 +182,9 @@ impl Maintenance for MongoStore {
         self.remove_orphans(&orgs, &mut report).await?;
         self.sweep_teams(&org_ids, cutoff, &mut report).await?;
         self.sweep_api_keys(&org_ids, cutoff, &mut report).await?;
+        // Last: every interrupted change is finished or undone by now, so a staged event's
+        // check sees how it ended.
+        self.settle_audit(cutoff, &mut report).await?;
         self.expire_records(&org_ids, now).await?;
         Ok(report)
     }
@@ -170,6 +204,7 @@ impl Maintenance for MongoStore {
         let collections = self.tenant_collections().await?;
         problems.extend(team_problems(self, &orgs).await?);
         problems.extend(self.api_key_problems(&orgs).await?);
+        problems.extend(self.audit_problems().await?);
         for org in &orgs {
             let id = org.get_str("_id").unwrap_or("?");
             let state = org.get_str("state").unwrap_or("?");

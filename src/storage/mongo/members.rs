@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
 
+use super::audit::Check;
 use super::codec::{bson_time, member_from_doc, membership_key};
 use super::{MongoStore, STATE_ACTIVE};
 use crate::domain::{
-    check_member_change, Member, MemberChange, MemberRole, Membership, PageKey, Refusal,
+    check_member_change, Member, MemberChange, MemberRole, Membership, NewEvent, PageKey, Refusal,
 };
 use crate::storage::{Members, StoreError};
 
@@ -273,10 +274,23 @@ impl Members for MongoStore {
         actor: &str,
         target: &str,
         change: MemberChange,
+        events: &[NewEvent],
     ) -> Result<Option<Member>, StoreError> {
-        let lock = self.lock(org_id).await?;
-        let result = self.change_locked(org_id, actor, target, change).await;
-        lock.release().await;
-        result
+        let (org, account) = (org_id.to_owned(), target.to_owned());
+        let check = match change {
+            MemberChange::Role(role) => Check::MemberRole {
+                org,
+                account,
+                role: role.as_str().to_owned(),
+            },
+            MemberChange::Remove => Check::MemberGone { org, account },
+        };
+        let change = async {
+            let lock = self.lock(org_id).await?;
+            let result = self.change_locked(org_id, actor, target, change).await;
+            lock.release().await;
+            result
+        };
+        self.audited(events, check, change, |_| true).await
     }
 }

@@ -25,7 +25,7 @@
 
 //!
 //! One module per concern: `organizations` (create, read, delete), `members`, `invitations`,
-//! `api_keys`, `documents`,
+//! `api_keys`, `audit` (the chains, and the outbox that ties events to changes), `documents`,
 //! `rename`, `claims` (the
 //! reservations above), `tenant` (tenant documents in either layout), `layout` (the recorded
 //! layout, presence of serving instances, moving between layouts), `maintenance` (indexes,
@@ -41,6 +41,7 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database};
 
 mod api_keys;
+mod audit;
 mod claims;
 mod clock;
 mod codec;

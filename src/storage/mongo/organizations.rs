@@ -6,16 +6,91 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{doc, Bson, Document};
 
+use super::audit::Check;
 use super::claims::{Outcome, DELETED_PREFIX};
 use super::codec::{account_from_doc, bson_time, membership_key, org_from_doc};
 use super::tenant::owned_collections;
 use super::{MongoStore, STATE_ACTIVE, STATE_CREATING, STATE_DELETING};
-use crate::domain::{Account, NewOrganization, OrgName, Organization, TenantLayout};
+use crate::domain::{Account, NewEvent, NewOrganization, OrgName, Organization, TenantLayout};
 use crate::storage::{Organizations, StoreError, Taken};
 
 #[async_trait]
 impl Organizations for MongoStore {
-    async fn create_organization(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
+    async fn create_organization(
+        &self,
+        new: &NewOrganization,
+        events: &[NewEvent],
+    ) -> Result<Organization, StoreError> {
+        // Refused before anything is written (the layout is not checked yet): nothing to stage.
+        self.layout()?;
+        let check = Check::OrgActive {
+            org: new.id.clone(),
+        };
+        self.audited(events, check, self.create_unaudited(new), |_| true)
+            .await
+    }
+
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError> {
+        self.active_org(doc! { "slug": slug }).await
+    }
+
+    async fn organization_by_id(&self, id: &str) -> Result<Option<Organization>, StoreError> {
+        self.active_org(doc! { "_id": id }).await
+    }
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        self.account(doc! { "email": email }).await
+    }
+
+    async fn account_by_id(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        self.account(doc! { "_id": id }).await
+    }
+
+    async fn rename_organization(
+        &self,
+        id: &str,
+        new_name: &OrgName,
+        at: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<Organization, StoreError> {
+        let check = Check::OrgName {
+            org: id.to_owned(),
+            name: new_name.as_str().to_owned(),
+        };
+        let rename = async {
+            let lock = self.lock(id).await?;
+            let result = self.rename_locked(id, new_name, at).await;
+            lock.release().await;
+            result
+        };
+        self.audited(events, check, rename, |_| true).await
+    }
+
+    async fn delete_organization(&self, id: &str, events: &[NewEvent]) -> Result<bool, StoreError> {
+        let check = Check::OrgGone { org: id.to_owned() };
+        let delete = async {
+            let lock = self.lock(id).await?;
+            let result = self.delete_locked(id).await;
+            // A completed delete already removed the lock with the organization's reservations.
+            lock.release().await;
+            result
+        };
+        self.audited(events, check, delete, |deleted| *deleted)
+            .await
+    }
+
+    async fn count_organizations(&self) -> Result<u64, StoreError> {
+        self.run(
+            "count organizations",
+            self.orgs().count_documents(doc! { "state": STATE_ACTIVE }),
+        )
+        .await
+    }
+}
+
+impl MongoStore {
+    /// The create's steps (see the module's comment), without its audit events.
+    async fn create_unaudited(&self, new: &NewOrganization) -> Result<Organization, StoreError> {
         let layout = self.layout()?;
         let org = new.organization();
         let slug_key = format!("slug:{}", org.slug);
@@ -120,52 +195,6 @@ impl Organizations for MongoStore {
         Ok(org)
     }
 
-    async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError> {
-        self.active_org(doc! { "slug": slug }).await
-    }
-
-    async fn organization_by_id(&self, id: &str) -> Result<Option<Organization>, StoreError> {
-        self.active_org(doc! { "_id": id }).await
-    }
-
-    async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
-        self.account(doc! { "email": email }).await
-    }
-
-    async fn account_by_id(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        self.account(doc! { "_id": id }).await
-    }
-
-    async fn rename_organization(
-        &self,
-        id: &str,
-        new_name: &OrgName,
-        at: DateTime<Utc>,
-    ) -> Result<Organization, StoreError> {
-        let lock = self.lock(id).await?;
-        let result = self.rename_locked(id, new_name, at).await;
-        lock.release().await;
-        result
-    }
-
-    async fn delete_organization(&self, id: &str) -> Result<bool, StoreError> {
-        let lock = self.lock(id).await?;
-        let result = self.delete_locked(id).await;
-        // A completed delete already removed the lock with the organization's reservations.
-        lock.release().await;
-        result
-    }
-
-    async fn count_organizations(&self) -> Result<u64, StoreError> {
-        self.run(
-            "count organizations",
-            self.orgs().count_documents(doc! { "state": STATE_ACTIVE }),
-        )
-        .await
-    }
-}
-
-impl MongoStore {
     /// Makes a committed create visible, then drops its outcome record (idempotent).
     pub(super) async fn activate(&self, org_id: &str) -> Result<(), StoreError> {
         self.run(

@@ -6,8 +6,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 
+use super::audit::Check;
 use super::codec::{account_from_doc, bson_time, chrono_time, field_err};
 use super::MongoStore;
+use crate::domain::NewEvent;
 use crate::storage::{Organizations, RefreshSpend, RefreshToken, Sessions, StoreError};
 
 impl MongoStore {
@@ -46,9 +48,14 @@ impl Sessions for MongoStore {
         &self,
         admin_id: &str,
         password_hash: &str,
+        events: &[NewEvent],
     ) -> Result<i64, StoreError> {
-        self.end_sessions(admin_id, doc! { "password_hash": password_hash })
-            .await
+        let check = Check::PasswordHash {
+            account: admin_id.to_owned(),
+            hash: password_hash.to_owned(),
+        };
+        let change = self.end_sessions(admin_id, doc! { "password_hash": password_hash });
+        self.audited(events, check, change, |_| true).await
     }
 
     async fn upgrade_password_hash(
@@ -69,59 +76,37 @@ impl Sessions for MongoStore {
         Ok(result.modified_count == 1)
     }
 
-    async fn revoke_sessions(&self, admin_id: &str) -> Result<i64, StoreError> {
-        self.end_sessions(admin_id, doc! {}).await
+    async fn revoke_sessions(
+        &self,
+        admin_id: &str,
+        events: &[NewEvent],
+    ) -> Result<i64, StoreError> {
+        if events.is_empty() {
+            return self.end_sessions(admin_id, doc! {}).await;
+        }
+        let before = self
+            .account_by_id(admin_id)
+            .await?
+            .ok_or(StoreError::Gone)?
+            .token_version;
+        let check = Check::TokenVersionAbove {
+            account: admin_id.to_owned(),
+            version: before,
+        };
+        let change = self.end_sessions(admin_id, doc! {});
+        self.audited(events, check, change, |_| true).await
     }
 
-    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
-        self.account_by_id(&token.admin_id)
-            .await?
-            .ok_or(StoreError::Gone)?;
-        self.run(
-            "insert refresh token",
-            self.refresh().insert_one(doc! {
-                "_id": &token.hash,
-                "admin_id": &token.admin_id,
-                "organization_id": &token.organization_id,
-                "family_id": &token.family_id,
-                "token_version": token.token_version,
-                "expires_at": bson_time(token.expires_at),
-                "issued_at": bson_time(Utc::now()),
-            }),
-        )
-        .await?;
-        // Joining a chain that was revoked meanwhile is undone: revocation inserts its marker
-        // before deleting the chain's tokens, so either we see the marker here or the
-        // revocation's delete sees our token.
-        let revoked = self
-            .run(
-                "check family",
-                self.refresh()
-                    .find_one(doc! { "_id": format!("family:{}", token.family_id) }),
-            )
-            .await?
-            .is_some();
-        if revoked {
-            self.run(
-                "undo refresh token",
-                self.refresh().delete_one(doc! { "_id": &token.hash }),
-            )
-            .await?;
-            return Err(StoreError::Revoked);
-        }
-        // Confirmed: from here the token is handed out, and a use of its predecessor counts
-        // as a replay after the win (see `spend_refresh_token`). Before this, a concurrent use
-        // of the predecessor only lost the race; were it to revoke the chain, it would make the
-        // winner fail too, and nobody would win.
-        self.run(
-            "confirm refresh token",
-            self.refresh().update_one(
-                doc! { "_id": &token.hash },
-                doc! { "$set": { "confirmed": true } },
-            ),
-        )
-        .await?;
-        Ok(())
+    async fn insert_refresh_token(
+        &self,
+        token: &RefreshToken,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let check = Check::RefreshToken {
+            hash: token.hash.clone(),
+        };
+        self.audited(events, check, self.insert_token(token), |_| true)
+            .await
     }
 
     async fn spend_refresh_token(
@@ -202,7 +187,74 @@ impl Sessions for MongoStore {
         }
     }
 
-    async fn revoke_refresh_family(&self, family_id: &str) -> Result<(), StoreError> {
+    async fn revoke_refresh_family(
+        &self,
+        family_id: &str,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let check = Check::FamilyRevoked {
+            family: family_id.to_owned(),
+        };
+        self.audited(events, check, self.revoke_family(family_id), |_| true)
+            .await
+    }
+}
+
+impl MongoStore {
+    /// Stores a refresh token, unless its chain was revoked meanwhile.
+    async fn insert_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
+        self.account_by_id(&token.admin_id)
+            .await?
+            .ok_or(StoreError::Gone)?;
+        self.run(
+            "insert refresh token",
+            self.refresh().insert_one(doc! {
+                "_id": &token.hash,
+                "admin_id": &token.admin_id,
+                "organization_id": &token.organization_id,
+                "family_id": &token.family_id,
+                "token_version": token.token_version,
+                "expires_at": bson_time(token.expires_at),
+                "issued_at": bson_time(Utc::now()),
+            }),
+        )
+        .await?;
+        // Joining a chain that was revoked meanwhile is undone: revocation inserts its marker
+        // before deleting the chain's tokens, so either we see the marker here or the
+        // revocation's delete sees our token.
+        let revoked = self
+            .run(
+                "check family",
+                self.refresh()
+                    .find_one(doc! { "_id": format!("family:{}", token.family_id) }),
+            )
+            .await?
+            .is_some();
+        if revoked {
+            self.run(
+                "undo refresh token",
+                self.refresh().delete_one(doc! { "_id": &token.hash }),
+            )
+            .await?;
+            return Err(StoreError::Revoked);
+        }
+        // Confirmed: from here the token is handed out, and a use of its predecessor counts
+        // as a replay after the win (see `spend_refresh_token`). Before this, a concurrent use
+        // of the predecessor only lost the race; were it to revoke the chain, it would make the
+        // winner fail too, and nobody would win.
+        self.run(
+            "confirm refresh token",
+            self.refresh().update_one(
+                doc! { "_id": &token.hash },
+                doc! { "$set": { "confirmed": true } },
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes a chain: its marker first, then its live tokens.
+    async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
         let marker = doc! {
             "_id": format!("family:{family_id}"),
             "family_id": family_id,
