@@ -7,6 +7,8 @@
 //! Writes `report.json` and `report.md` to `bench-results/` (or `--out`). Timings are reported,
 //! never asserted: the targets are printed as pass/fail for people to act on.
 
+#[path = "load/audit.rs"]
+mod audit;
 #[path = "common/mod.rs"]
 mod common;
 #[path = "load/documents.rs"]
@@ -47,6 +49,8 @@ struct Mode {
     many_orgs_ferretdb: usize,
     /// Documents in the tenant for the large rename.
     large_docs: usize,
+    /// Audit events in the long log whose pages are read (a tenth on FerretDB).
+    audit_events: usize,
     bcrypt_cost: u32,
 }
 
@@ -56,6 +60,7 @@ const QUICK: Mode = Mode {
     many_orgs: 1_000,
     many_orgs_ferretdb: 500,
     large_docs: 5_000,
+    audit_events: 10_000,
     bcrypt_cost: 10,
 };
 const FULL: Mode = Mode {
@@ -64,6 +69,7 @@ const FULL: Mode = Mode {
     many_orgs: 10_000,
     many_orgs_ferretdb: 2_000,
     large_docs: 50_000,
+    audit_events: 100_000,
     bcrypt_cost: 12,
 };
 
@@ -399,6 +405,9 @@ impl Bench {
         eprintln!("bench: {}: teams done", self.store);
         self.document_figures(&base, &store, &mut figures).await;
         eprintln!("bench: {}: documents done", self.store);
+        self.audit_figures(&base, &store, verify, &mut figures)
+            .await;
+        eprintln!("bench: {}: audit done", self.store);
         // Renames: an empty tenant and a large one (the store's rename, without re-authentication).
         let empty = self.rename_time(&base, &store, "Rename Empty", 0).await;
         let large = self

@@ -8,8 +8,11 @@ use axum::body::Bytes;
 use crate::domain::{ChainCheck, TimeRange, Verification};
 use crate::storage::{Store, StoreError};
 
-/// Events read from the store at a time.
+/// Events the check reads from the store at a time.
 pub const BATCH: u32 = 1_000;
+/// Events the export reads at a time: the batch is held three times over (as read, as
+/// events, as the chunk sent), so it is kept small enough for large events to stay cheap.
+pub const EXPORT_BATCH: u32 = 250;
 
 /// The events of `org_id` in `range`, oldest first, as NDJSON read a batch at a time: memory
 /// stays flat however long the log.
@@ -25,12 +28,12 @@ pub fn ndjson(
                 return Ok(None);
             }
             let batch = store
-                .events_after(&org_id, after, range.since, range.until, BATCH)
+                .events_after(&org_id, after, range.since, range.until, EXPORT_BATCH)
                 .await?;
             let Some(last) = batch.last().map(|e| e.sequence) else {
                 return Ok(None);
             };
-            let finished = batch.len() < BATCH as usize;
+            let finished = batch.len() < EXPORT_BATCH as usize;
             let mut chunk = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
             for event in &batch {
                 chunk.extend_from_slice(event.json.as_bytes());

@@ -327,6 +327,19 @@ pub fn oha_with(
     body: Option<&str>,
     headers: &[&str],
 ) -> Load {
+    oha_request(oha, phase, concurrency, "POST", url, body, headers)
+}
+
+/// [`oha_with`] with the method of requests that carry `body` (GET without one).
+pub fn oha_request(
+    oha: &Path,
+    phase: Duration,
+    concurrency: usize,
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    headers: &[&str],
+) -> Load {
     let mut cmd = Command::new(oha);
     cmd.args(["--no-tui", "--output-format", "json", "-z"])
         .arg(format!("{}ms", phase.as_millis()))
@@ -337,7 +350,7 @@ pub fn oha_with(
     if let Some(body) = body {
         cmd.args([
             "-m",
-            "POST",
+            method,
             "-H",
             "content-type: application/json",
             "-d",

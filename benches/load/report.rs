@@ -63,6 +63,18 @@ pub fn targets(store: &str, f: &serde_json::Map<String, Value>) -> Value {
             true,
         ),
         (
+            "renames (re-authenticated, audited) ≥ 0.8 × bcrypt ceiling",
+            num(&["rename_throughput", "ratio"]),
+            0.8,
+            true,
+        ),
+        (
+            "GET /org/audit p99 deep in a long log ≤ 1.25 × the first page",
+            num(&["audit_pages", "ratio"]),
+            1.25,
+            false,
+        ),
+        (
             "list page p99 deep in a large tenant ≤ 1.25 × page 1",
             num(&["document_pages", "ratio"]),
             1.25,
@@ -173,6 +185,16 @@ pub fn markdown(report: &Value) -> String {
             f["document_create_c32"]["bytes"],
             f["document_create_c32"]["rps"],
             f["document_create_c32"]["p99_ms"]
+        );
+        let r = &f["rename_throughput"];
+        s += &format!(
+            "| renames/s (re-authenticated, audited), {} connections: req/s (p99 ms) | {} ({}) | {} | {} |\n",
+            "2×cores", r["api"]["ok_rps"], r["api"]["p99_ms"], r["ceiling_rps"], r["ratio"]
+        );
+        let a = &f["audit_pages"];
+        s += &format!(
+            "| GET /org/audit p99 ms, {} events: first page / cursor {} | {} / {} | | {} |\n",
+            a["events"], a["deep_cursor"], a["first"]["p99_ms"], a["deep"]["p99_ms"], a["ratio"]
         );
         let p = &f["document_pages"];
         s += &format!(

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use org_service::domain::{new_id, Email, NewOrganization, OrgName};
-use org_service::failpoint::{ALL, REACHED};
+use org_service::failpoint::{ALL, AUDIT, REACHED};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -52,7 +52,26 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
     let acme = seed(&location, "Acme", "a@acme.com").await;
     seed(&location, "Bystander", "b@by.com").await;
 
-    // The first process stops dead at the crash point; the test kills it there.
+    // The token comes from an instance without crash points (a login is audited too, and
+    // would stop at the audit point), then the next process stops dead at the crash point and
+    // the test kills it there.
+    let client = reqwest::Client::new();
+    let token = {
+        let plain = start_service(&location, &[("RATE_LIMITS", "off")]).await;
+        let r = client
+            .post(plain.url("/admin/login"))
+            .json(&json!({"email": "a@acme.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let token = r.json::<serde_json::Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        plain.kill().await;
+        token
+    };
     let mut service = start_service(
         &location,
         &[
@@ -61,21 +80,11 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
         ],
     )
     .await;
-    let client = reqwest::Client::new();
-    let token = {
-        let r = client
-            .post(service.url("/admin/login"))
-            .json(&json!({"email": "a@acme.com", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json::<serde_json::Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+    // The audit point is reached through a rename.
+    let op = match failpoint.split('.').next().unwrap() {
+        "audit" => "rename",
+        op => op,
     };
-    let op = failpoint.split('.').next().unwrap();
     let request = match op {
         "create" => client.post(service.url("/org/create")).json(&json!({"organization_name": "Newco", "email": "n@newco.com", "password": PASSWORD})),
         "rename" => client.put(service.url("/org/update")).bearer_auth(&token).json(&json!({"organization_name": "Acme Renamed", "email": "a@acme.com", "password": PASSWORD})),
@@ -120,6 +129,32 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
     match op {
         "create" => {
             let exists = get("Newco").await.unwrap().status() == 200;
+            let chains: Vec<String> = store
+                .audited_organizations()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|(_, slug)| slug == "newco")
+                .map(|(id, _)| id)
+                .collect();
+            match store.organization_by_slug("newco").await.unwrap() {
+                Some(newco) => {
+                    assert_eq!(
+                        chains,
+                        std::slice::from_ref(&newco.id),
+                        "{failpoint}: one chain"
+                    );
+                    assert_eq!(
+                        events_of(store.as_ref(), &newco.id, "organization.created").await,
+                        1,
+                        "{failpoint}"
+                    );
+                }
+                None => assert!(
+                    chains.is_empty(),
+                    "{failpoint}: an event of an undone create"
+                ),
+            }
             let expected = if exists { 3 } else { 2 };
             assert_eq!(
                 store.count_organizations().await.unwrap(),
@@ -146,6 +181,12 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
                 (old == 200) != (new == 200),
                 "{failpoint}: exactly one name resolves ({old}, {new})"
             );
+            let renamed = events_of(store.as_ref(), &acme, "organization.renamed").await;
+            assert_eq!(
+                renamed,
+                usize::from(new == 200),
+                "{failpoint}: renamed and its event"
+            );
             let slug = if new == 200 { "acme_renamed" } else { "acme" };
             let org = store.organization_by_slug(slug).await.unwrap().unwrap();
             assert_eq!(
@@ -170,6 +211,12 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
                 .await
                 .unwrap()
                 .status();
+            let deleted = events_of(store.as_ref(), &acme, "organization.deleted").await;
+            assert_eq!(
+                deleted,
+                usize::from(gone),
+                "{failpoint}: deleted and its event"
+            );
             let keys = store.list_api_keys(&acme).await.unwrap().len();
             assert_eq!(
                 keys,
@@ -191,6 +238,26 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
     service.kill().await;
 }
 
+/// How many events of `action` the organization's chain holds, after checking that the chain
+/// verifies: a change and its event survive a crash together or not at all.
+pub async fn events_of(
+    store: &dyn org_service::storage::Store,
+    org_id: &str,
+    action: &str,
+) -> usize {
+    let check = org_service::audit_log::verify_chain(store, org_id)
+        .await
+        .unwrap();
+    assert!(check.ok, "{check:?}");
+    store
+        .events_after(org_id, 0, None, None, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.json.contains(&format!("\"action\":\"{action}\"")))
+        .count()
+}
+
 /// With every instance stopped, the operator's `migrate --grace-seconds 0` treats everything
 /// unfinished as abandoned; after it and a restart the store must be whole.
 pub fn recover(location: &StoreLocation, failpoint: &str) {
@@ -209,7 +276,7 @@ pub fn recover(location: &StoreLocation, failpoint: &str) {
 }
 
 async fn crash_everywhere(backend: Backend) {
-    for failpoint in ALL {
+    for failpoint in ALL.iter().chain(AUDIT) {
         crash_at(backend.clone(), failpoint).await;
     }
 }

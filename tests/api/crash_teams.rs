@@ -131,8 +131,15 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
     let problems = store.consistency_problems().await.unwrap();
     assert!(problems.is_empty(), "{failpoint}: {problems:?}");
 
+    let acme = store
+        .organization_by_slug("acme")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     if removing {
         // Whole or not at all: still a member who logs in, or gone with the account.
+        let removed = crate::crash::events_of(store.as_ref(), &acme, "member.removed").await;
         let status = login(&client, &service, "bo@acme.com", MEMBER_PASSWORD)
             .await
             .status();
@@ -148,6 +155,11 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
             )
             .await
             .unwrap();
+        assert_eq!(
+            removed,
+            usize::from(member.is_none()),
+            "{failpoint}: removed and its event"
+        );
         match member {
             Some(_) => assert_eq!(status, 200, "{failpoint}: a member who cannot log in"),
             None => {
@@ -164,6 +176,13 @@ async fn crash_at(backend: Backend, failpoint: &'static str) {
             .await
             .status()
             == 200;
+        let accepted =
+            crate::crash::events_of(store.as_ref(), &acme, "member.invitation_accepted").await;
+        assert_eq!(
+            accepted,
+            usize::from(joined),
+            "{failpoint}: joined and its event"
+        );
         let again = client
             .post(service.url("/invitations/accept"))
             .json(&json!({"token": token, "password": MEMBER_PASSWORD}))

@@ -10,6 +10,8 @@ mod team_helpers;
 
 mod admin;
 mod api_keys;
+mod audit;
+mod audit_integrity;
 mod concurrency;
 mod crash;
 mod crash_teams;

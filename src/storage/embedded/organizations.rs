@@ -142,6 +142,7 @@ impl Organizations for EmbeddedStore {
             // Documents are keyed by the organization's id, which a rename keeps.
             fp.hit("rename.after_collection");
             append(tx, &events)?;
+            fp.hit("audit.after_change");
             fp.hit("rename.after_update");
             org_by_id(tx, &id)?.ok_or(StoreError::Gone)
         })

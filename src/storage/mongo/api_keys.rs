@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 use mongodb::Collection;
 
-use super::audit::Check;
+use super::audit_outbox::Check;
 use super::codec::{bson_time, chrono_time, field_err};
 use super::{MongoStore, STATE_ACTIVE};
 use crate::domain::{ApiKey, MemberRole, NewEvent, StoredApiKey};

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 
-use super::audit::Check;
+use super::audit_outbox::Check;
 use super::codec::{bson_time, invitation_from_doc, membership_key, ACCEPTING};
 use super::members::after_key;
 use super::MongoStore;

@@ -10,7 +10,8 @@ use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
 
 use super::api_keys::API_KEYS;
-use super::audit::{AUDIT_EVENTS, AUDIT_OUTBOX};
+use super::audit::AUDIT_EVENTS;
+use super::audit_outbox::AUDIT_OUTBOX;
 use super::claims::{reservation_keys, DELETED_PREFIX};
 use super::codec::bson_time;
 use super::layout::{SKELETONS_UPGRADE, TENANT_DOCUMENTS};

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
 
-use super::audit::Check;
+use super::audit_outbox::Check;
 use super::codec::{bson_time, member_from_doc, membership_key};
 use super::{MongoStore, STATE_ACTIVE};
 use crate::domain::{

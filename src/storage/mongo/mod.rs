@@ -25,7 +25,7 @@
 
 //!
 //! One module per concern: `organizations` (create, read, delete), `members`, `invitations`,
-//! `api_keys`, `audit` (the chains, and the outbox that ties events to changes), `documents`,
+//! `api_keys`, `audit` (the chains), `audit_outbox` (events staged with their change), `documents`,
 //! `rename`, `claims` (the
 //! reservations above), `tenant` (tenant documents in either layout), `layout` (the recorded
 //! layout, presence of serving instances, moving between layouts), `maintenance` (indexes,
@@ -42,6 +42,7 @@ use mongodb::{Client, Collection, Database};
 
 mod api_keys;
 mod audit;
+mod audit_outbox;
 mod claims;
 mod clock;
 mod codec;

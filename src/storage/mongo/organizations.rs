@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{doc, Bson, Document};
 
-use super::audit::Check;
+use super::audit_outbox::Check;
 use super::claims::{Outcome, DELETED_PREFIX};
 use super::codec::{account_from_doc, bson_time, membership_key, org_from_doc};
 use super::tenant::owned_collections;

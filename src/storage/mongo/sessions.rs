@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 
-use super::audit::Check;
+use super::audit_outbox::Check;
 use super::codec::{account_from_doc, bson_time, chrono_time, field_err};
 use super::MongoStore;
 use crate::domain::NewEvent;
