@@ -166,6 +166,11 @@ impl From<StoreError> for ApiError {
                 "The organization's API key quota (100 keys) is reached; revoke one first",
             ),
             StoreError::Precondition => Self::PreconditionFailed,
+            StoreError::Unstorable(why) => Self::field(
+                &["body"],
+                "value_error",
+                format!("The store cannot hold this document: {why}"),
+            ),
             StoreError::Gone => Self::NotFound("Organization not found".into()),
             StoreError::Revoked => Self::Unauthorized("Could not validate credentials"),
             // Waited for a concurrent change of the same organization and gave up: a 503 with

@@ -32,6 +32,7 @@ impl MeteredStore {
                 | StoreError::Rule(_)
                 | StoreError::Ended(_)
                 | StoreError::Quota(_)
+                | StoreError::Unstorable(_)
                 | StoreError::Precondition,
             ) => "rejected",
             Err(StoreError::Unavailable(_)) => "unavailable",

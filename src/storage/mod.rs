@@ -94,6 +94,10 @@ pub enum StoreError {
     /// The organization holds as many of something as it may.
     #[error("{0:?} quota reached")]
     Quota(Limit),
+    /// The server cannot store this value as given (FerretDB refuses arrays nested directly in
+    /// arrays, which MongoDB and the embedded store hold): the client's data, so a 422.
+    #[error("cannot store: {0}")]
+    Unstorable(String),
     /// The document's version is not the one the write was conditioned on (`If-Match`).
     #[error("version mismatch")]
     Precondition,

@@ -313,3 +313,34 @@ both_stores! {
         app.assert_consistent(1).await;
     }
 }
+
+both_stores! {
+    /// Arrays inside arrays are stored where the server can hold them (the embedded store,
+    /// MongoDB); FerretDB cannot, and the answer is a 422 saying so, with nothing stored, for a
+    /// create, a replace and a merge patch alike, never a 500.
+    async fn arrays_in_arrays_are_stored_or_refused_clearly(backend: Backend) {
+        let app = spawn_app(backend.clone()).await;
+        let t = owner_of(&app, "Nested", "o@nested.com").await;
+        let nested = json!({"grid": [[1, 2], [], [null]]});
+        let r = app.call_with(Method::POST, "/org/documents", &t, Some(&nested), &[]).await;
+        let plain = app.new_doc(&t, json!({"grid": "flat"})).await;
+        let path = format!("/org/documents/{}", plain["id"].as_str().unwrap());
+        let put = app.call_with(Method::PUT, &path, &t, Some(&nested), &[]).await;
+        let patch = app.client.patch(app.url(&path)).bearer_auth(&t)
+            .header("content-type", "application/merge-patch+json").body(nested.to_string()).send().await.unwrap();
+        let statuses = [r.status().as_u16(), put.status().as_u16(), patch.status().as_u16()];
+        let count = || app.call_with(Method::GET, "/org/documents/count", &t, None, &[]);
+        if statuses == [201, 200, 200] {
+            assert_eq!(json_body(r).await["data"], nested);
+            assert_eq!(json_body(count().await).await["count"], 2);
+        } else {
+            assert!(!matches!(backend, Backend::Embedded), "the embedded store holds any JSON");
+            assert_eq!(statuses, [422, 422, 422]);
+            let detail = json_body(r).await["detail"][0]["msg"].as_str().unwrap().to_owned();
+            assert!(detail.contains("nested arrays"), "{detail}");
+            assert_eq!(json_body(count().await).await["count"], 1);
+            let kept = json_body(app.call_with(Method::GET, &path, &t, None, &[]).await).await;
+            assert_eq!((kept["version"].clone(), kept["data"].clone()), (json!(1), json!({"grid": "flat"})));
+        }
+    }
+}

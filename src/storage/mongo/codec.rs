@@ -10,6 +10,8 @@ use crate::domain::{Account, Invitation, InvitationStatus, Member, MemberRole, O
 use crate::storage::{StoreError, Taken};
 
 pub(super) const DUPLICATE_KEY: i32 = 11000;
+/// A value the server cannot store (FerretDB: an array directly inside an array).
+pub(super) const BAD_VALUE: i32 = 2;
 pub(super) const NAMESPACE_NOT_FOUND: i32 = 26;
 pub(super) const NAMESPACE_EXISTS: i32 = 48;
 

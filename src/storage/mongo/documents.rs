@@ -141,7 +141,7 @@ impl MongoStore {
                     "updated_at": claim.get("updated_at").cloned().unwrap_or(Bson::Null),
                 } };
                 let result = self
-                    .run("write document", collection.update_one(filter, update))
+                    .run_with_data("write document", collection.update_one(filter, update))
                     .await?;
                 Ok(result.matched_count == 1)
             }
@@ -180,7 +180,7 @@ impl Documents for MongoStore {
         record.insert("version", 1_i64);
         record.insert("created_at", bson_time(at));
         record.insert("updated_at", bson_time(at));
-        self.run("insert document", collection.insert_one(&record))
+        self.run_with_data("insert document", collection.insert_one(&record))
             .await?;
         if self.layout()? == TenantLayout::Shared {
             self.confirm_tenant_alive(org, std::slice::from_ref(&record))
@@ -226,7 +226,7 @@ impl Documents for MongoStore {
             claim.insert("data", to_bson(data)?);
         }
         match self
-            .run("claim version", self.document_writes().insert_one(&claim))
+            .run_with_data("claim version", self.document_writes().insert_one(&claim))
             .await
         {
             Ok(_) => {}

@@ -210,6 +210,28 @@ impl MongoStore {
         }
     }
 
+    /// Like [`MongoStore::run`] for a write of a client's data: a value the server refuses to
+    /// store (`BadValue`) is [`StoreError::Unstorable`], the client's to fix.
+    pub(super) async fn run_with_data<T>(
+        &self,
+        what: &str,
+        fut: impl IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, fut.into_future()).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if error_code(&e) == Some(codec::BAD_VALUE) => {
+                Err(StoreError::Unstorable(match e.kind.as_ref() {
+                    mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(
+                        w,
+                    )) => w.message.clone(),
+                    _ => "a value this server does not support".to_owned(),
+                }))
+            }
+            Ok(Err(e)) => Err(translate(what, &e)),
+            Err(_) => Err(StoreError::Unavailable(format!("{what}: timed out"))),
+        }
+    }
+
     /// Like [`MongoStore::run`], but a server error whose code is in `tolerated` is `Ok(None)`:
     /// the codes stay typed, not written into a message and searched for again.
     pub(super) async fn run_tolerating<T>(
