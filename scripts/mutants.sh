@@ -23,6 +23,7 @@ PURE=(
   src/idempotency/mod.rs src/idempotency/seal.rs src/ratelimit.rs src/metrics.rs src/failpoint.rs src/routes/forms.rs
   src/routes/team_forms.rs src/domain/document.rs src/domain/filter.rs src/routes/document_forms.rs
   src/domain/api_key.rs src/auth/key_guard.rs src/routes/api_key_forms.rs
+  src/domain/audit.rs src/routes/audit_forms.rs
 )
 
 OUT="${CARGO_TARGET_DIR:-target}/mutants"

@@ -35,6 +35,7 @@ impl TryFrom<CreateKeyRequest> for KeyForm {
 
 #[cfg(test)]
 mod tests {
+    use super::super::forms::failed_locs as failed;
     use super::*;
 
     fn form(name: &str, role: &str, days: Option<i64>) -> Result<KeyForm, ApiError> {
@@ -43,22 +44,6 @@ mod tests {
             role: role.into(),
             expires_in_days: days,
         })
-    }
-
-    fn failed(e: ApiError) -> Vec<String> {
-        match e {
-            ApiError::Validation(errors) => errors
-                .iter()
-                .map(|f| {
-                    f.loc
-                        .iter()
-                        .map(|l| l.as_str().unwrap_or(""))
-                        .collect::<Vec<_>>()
-                        .join(".")
-                })
-                .collect(),
-            other => panic!("not a 422: {other:?}"),
-        }
     }
 
     #[test]

@@ -176,6 +176,25 @@ impl TryFrom<ChangePasswordRequest> for PasswordChangeForm {
     }
 }
 
+/// The `loc` of every field a 422 names, joined by dots (`body.email`), in order: what the
+/// forms' tests compare.
+#[cfg(test)]
+pub(super) fn failed_locs(e: ApiError) -> Vec<String> {
+    match e {
+        ApiError::Validation(errors) => errors
+            .iter()
+            .map(|f| {
+                f.loc
+                    .iter()
+                    .map(|l| l.as_str().unwrap_or("").to_owned())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            })
+            .collect(),
+        other => panic!("not a 422: {other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

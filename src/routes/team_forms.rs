@@ -126,23 +126,8 @@ pub fn check_accept(body: &AcceptRequest) -> Result<(), ApiError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::forms::failed_locs as failed;
     use super::*;
-
-    fn failed(e: ApiError) -> Vec<String> {
-        match e {
-            ApiError::Validation(errors) => errors
-                .iter()
-                .map(|f| {
-                    f.loc
-                        .iter()
-                        .map(|l| l.as_str().unwrap_or("").to_owned())
-                        .collect::<Vec<_>>()
-                        .join(".")
-                })
-                .collect(),
-            other => panic!("not a 422: {other:?}"),
-        }
-    }
 
     #[test]
     fn invitations_name_every_bad_field() {

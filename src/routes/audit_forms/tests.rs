@@ -1,20 +1,5 @@
+use super::super::forms::failed_locs as failed;
 use super::*;
-
-fn failed(e: ApiError) -> Vec<String> {
-    match e {
-        ApiError::Validation(errors) => errors
-            .iter()
-            .map(|f| {
-                f.loc
-                    .iter()
-                    .map(|l| l.as_str().unwrap_or(""))
-                    .collect::<Vec<_>>()
-                    .join(".")
-            })
-            .collect(),
-        other => panic!("not a 422: {other:?}"),
-    }
-}
 
 fn list(
     action: Option<&str>,

@@ -14,6 +14,13 @@ use super::EmbeddedStore;
 use crate::domain::{ChainAnchor, NewEvent, StoredEvent};
 use crate::storage::{Audit, AuditQuery, StoreError};
 
+fn anchor_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainAnchor> {
+    Ok(ChainAnchor {
+        sequence: r.get(0)?,
+        hash: r.get(1)?,
+    })
+}
+
 /// The last event of `org_id`'s chain (or its anchor, or the beginning).
 fn head(conn: &Connection, org_id: &str) -> Result<ChainAnchor, StoreError> {
     let last = conn
@@ -21,15 +28,7 @@ fn head(conn: &Connection, org_id: &str) -> Result<ChainAnchor, StoreError> {
             "SELECT sequence, hash FROM audit_events WHERE organization_id = ?1
              ORDER BY sequence DESC LIMIT 1",
         )
-        .and_then(|mut stmt| {
-            stmt.query_row([org_id], |r| {
-                Ok(ChainAnchor {
-                    sequence: r.get(0)?,
-                    hash: r.get(1)?,
-                })
-            })
-            .optional()
-        })
+        .and_then(|mut stmt| stmt.query_row([org_id], anchor_from_row).optional())
         .map_err(backend)?;
     match last {
         Some(head) => Ok(head),
@@ -39,15 +38,7 @@ fn head(conn: &Connection, org_id: &str) -> Result<ChainAnchor, StoreError> {
 
 fn anchor(conn: &Connection, org_id: &str) -> Result<ChainAnchor, StoreError> {
     conn.prepare_cached("SELECT sequence, hash FROM audit_anchors WHERE organization_id = ?1")
-        .and_then(|mut stmt| {
-            stmt.query_row([org_id], |r| {
-                Ok(ChainAnchor {
-                    sequence: r.get(0)?,
-                    hash: r.get(1)?,
-                })
-            })
-            .optional()
-        })
+        .and_then(|mut stmt| stmt.query_row([org_id], anchor_from_row).optional())
         .map(Option::unwrap_or_default)
         .map_err(backend)
 }
