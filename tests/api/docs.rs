@@ -1,6 +1,6 @@
 //! The landing page and API docs, served with no CDN.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::helpers::*;
@@ -88,6 +88,17 @@ both_stores! {
             }
         }
         assert_eq!(spec["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        // Swagger UI's "Authorize" has an entry for API keys; the documents routes take either
+        // scheme, the others a person's token only (and say 403 to a key).
+        let key = &spec["components"]["securitySchemes"]["api_key"];
+        assert_eq!((key["type"].as_str(), key["in"].as_str(), key["name"].as_str()), (Some("apiKey"), Some("header"), Some("X-API-Key")));
+        assert!(key["description"].as_str().unwrap().contains("Authorization: Bearer osk_"));
+        assert_eq!(spec["paths"]["/org/documents"]["get"]["security"], json!([{"bearer": []}, {"api_key": []}]));
+        assert_eq!(spec["paths"]["/org/members"]["get"]["security"], json!([{"bearer": []}]));
+        assert!(spec["paths"]["/org/members"]["get"]["responses"]["403"]["description"].as_str().unwrap().contains("API key"));
+        for path in ["/org/api-keys", "/org/audit", "/org/audit/export", "/org/audit/verify"] {
+            assert!(spec["paths"][path]["get"]["responses"]["403"].is_object(), "{path}");
+        }
         assert!(spec["paths"]["/org/update"]["put"]["security"].is_array());
         assert!(spec["paths"].get("/demo/create-sample-data").is_none(), "demo route only in demo mode");
         assert_eq!(spec["paths"]["/org/get"]["get"]["parameters"][0]["in"], "query");
