@@ -285,3 +285,28 @@ fn user_agents_are_cut_to_256_characters() {
     );
     assert_eq!(AuditContext::new("::1".into(), None, None).user_agent, None);
 }
+
+#[test]
+fn an_intact_event_filed_elsewhere_is_bad() {
+    // Well hashed and linked, but saying another sequence than the one it is filed under.
+    let claims_five = event(1).chain(5, GENESIS_HASH);
+    let filed = StoredEvent {
+        sequence: 1,
+        json: claims_five.json,
+    };
+    assert_eq!(
+        verify(&[filed], ChainAnchor::default()).first_bad_sequence,
+        Some(1)
+    );
+    // Or another organization's.
+    let mut foreign = event(1);
+    foreign.organization_id = "other".into();
+    let filed = StoredEvent {
+        sequence: 1,
+        json: foreign.chain(1, GENESIS_HASH).json,
+    };
+    assert_eq!(
+        verify(&[filed], ChainAnchor::default()).first_bad_sequence,
+        Some(1)
+    );
+}
