@@ -242,6 +242,15 @@ impl Target {
         } else {
             Value::Null
         };
+        // Where the time went, by store operation: kept beside the report for reading, since a
+        // ratio alone does not say which operation grew with the organizations.
+        if let Ok(response) = reqwest::get(format!("{}/metrics", service.base)).await {
+            let metrics = response.text().await.unwrap_or_default();
+            let path = self
+                .out
+                .join(format!("scale-{}-{organizations}.metrics", self.name));
+            std::fs::write(path, metrics).unwrap();
+        }
         let point = json!({
             "organizations": organizations,
             "first_healthy_ms": round(healthy.as_secs_f64() * 1000.0),

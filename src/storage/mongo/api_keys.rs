@@ -182,13 +182,12 @@ impl ApiKeys for MongoStore {
     ) -> Result<bool, StoreError> {
         let check = Check::KeyGone { id: id.to_owned() };
         let revoke = async {
-            self.run(
+            self.delete_if(
                 "revoke api key",
-                self.api_keys()
-                    .delete_one(doc! { "_id": id, "organization_id": org_id }),
+                &self.api_keys(),
+                doc! { "_id": id, "organization_id": org_id },
             )
             .await
-            .map(|r| r.deleted_count > 0)
         };
         self.audited(events, check, revoke, |revoked| *revoked)
             .await

@@ -43,10 +43,10 @@ impl MongoStore {
     }
 
     pub(super) async fn release(&self, key: &str, org_id: &str) -> Result<(), StoreError> {
-        self.run(
+        self.delete_if(
             "release",
-            self.reservations()
-                .delete_one(doc! { "_id": key, "organization_id": org_id }),
+            &self.reservations(),
+            doc! { "_id": key, "organization_id": org_id },
         )
         .await
         .map(drop)

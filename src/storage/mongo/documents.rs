@@ -248,7 +248,7 @@ impl Documents for MongoStore {
                     self.apply_claim(org, &other).await?;
                     let theirs =
                         doc! { "_id": &key, "nonce": other.get_str("nonce").unwrap_or_default() };
-                    self.run("drop claim", self.document_writes().delete_one(theirs))
+                    self.delete_if("drop claim", &self.document_writes(), theirs)
                         .await?;
                 }
                 return Err(StoreError::Precondition);
@@ -256,7 +256,7 @@ impl Documents for MongoStore {
             Err(e) => return Err(e),
         }
         let applied = self.apply_claim(org, &claim).await?;
-        self.run("drop claim", self.document_writes().delete_one(mine))
+        self.delete_if("drop claim", &self.document_writes(), mine)
             .await?;
         if !applied {
             // A stale claim: the document had moved on before it was made.

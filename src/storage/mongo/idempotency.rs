@@ -72,11 +72,10 @@ impl MongoStore {
                 }
                 // Left by a dead process, or expired: remove exactly that record and claim again.
                 _ => {
-                    self.run(
+                    self.delete_if(
                         "expire idempotency key",
-                        self.idempotency().delete_one(doc! {
-                            "_id": scope, "started_at": bson_time(started),
-                        }),
+                        &self.idempotency(),
+                        doc! { "_id": scope, "started_at": bson_time(started) },
                     )
                     .await?;
                 }
@@ -110,10 +109,10 @@ impl MongoStore {
 
     /// Drops the running claim on `scope`.
     pub(super) async fn drop_idempotent(&self, scope: &str) -> Result<(), StoreError> {
-        self.run(
+        self.delete_if(
             "abandon idempotency key",
-            self.idempotency()
-                .delete_one(doc! { "_id": scope, "sealed": Bson::Null }),
+            &self.idempotency(),
+            doc! { "_id": scope, "sealed": Bson::Null },
         )
         .await
         .map(drop)

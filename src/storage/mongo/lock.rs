@@ -23,6 +23,7 @@ use mongodb::bson::{doc, Document};
 use mongodb::Collection;
 
 use super::codec::{bson_time, chrono_time};
+use super::guarded::delete_if;
 use super::MongoStore;
 use crate::storage::StoreError;
 
@@ -39,6 +40,8 @@ pub struct OrgLock {
     holder: String,
     retry_until: tokio::time::Instant,
     timeout: Duration,
+    /// The server serves only `{_id}` deletes from the index (FerretDB; see `guarded.rs`).
+    by_id_only: bool,
 }
 
 impl MongoStore {
@@ -69,6 +72,7 @@ impl MongoStore {
                         holder,
                         retry_until: tokio::time::Instant::now() + lease,
                         timeout: self.timeout,
+                        by_id_only: self.ferretdb().await,
                     })
                 }
                 Err(StoreError::Conflict(_)) => {}
@@ -88,10 +92,10 @@ impl MongoStore {
                 if ends <= self.clock.now() {
                     // The holder is gone (or stalled past its lease): take the lock over.
                     let stale_holder = current.get_str("holder").unwrap_or_default();
-                    self.run(
+                    self.delete_if(
                         "take over lock",
-                        self.reservations()
-                            .delete_one(doc! { "_id": &key, "holder": stale_holder }),
+                        &self.reservations(),
+                        doc! { "_id": &key, "holder": stale_holder },
                     )
                     .await?;
                     tracing::warn!(
@@ -130,8 +134,11 @@ impl OrgLock {
     }
 
     async fn try_release(&self, filter: &Document) -> bool {
-        let deleted =
-            tokio::time::timeout(self.timeout, self.reservations.delete_one(filter.clone())).await;
+        let deleted = tokio::time::timeout(
+            self.timeout,
+            delete_if(&self.reservations, filter.clone(), self.by_id_only),
+        )
+        .await;
         match deleted {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
