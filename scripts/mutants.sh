@@ -7,11 +7,16 @@
 #   scripts/mutants.sh --since REV    only the mutants on lines of pure-logic modules changed
 #                                     since REV (what CI runs, with REV from .ci/mutants-base)
 #
-# The tests run are the library's unit tests (`cargo test --lib`), which is where pure logic is
-# tested; MUTANTS_INTEGRATION=1 adds the integration suite (and with TEST_MONGODB_URL set, its
-# MongoDB leg), which is much slower. Results go to target/mutants/. The script fails when a
-# mutant is missed that mutants-equivalent.txt does not list (an entry is a substring of
-# cargo-mutants' description of the mutant, file and function included, without line numbers).
+# Two stages. First every mutant meets the library's unit tests (`cargo test --lib`, seconds
+# per mutant), which is where pure logic is tested. Then the mutants they missed, and only
+# those, meet the whole suite (`cargo mutants --iterate`): the integration tests, with their
+# MongoDB leg when TEST_MONGODB_URL is set. A mutant the unit tests catch is caught by the
+# whole suite too, so the two stages give the whole suite's verdict on every mutant at a
+# fraction of its cost. MUTANTS_INTEGRATION=1 runs the whole suite on every mutant instead;
+# MUTANTS_INTEGRATION=0 stops after the first stage. Results go to target/mutants/. The script
+# fails when a mutant is missed that mutants-equivalent.txt does not list (an entry is a
+# substring of cargo-mutants' description of the mutant, file and function included, without
+# line numbers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +33,7 @@ PURE=(
 
 OUT="${CARGO_TARGET_DIR:-target}/mutants"
 mkdir -p "$OUT"
+rm -f "$OUT/caught-by-unit-tests.txt" "$OUT/unviable-in-unit-stage.txt"
 args=()
 if [ "${1:-}" = "--since" ]; then
   base="${2:?--since needs a revision}"
@@ -57,16 +63,30 @@ if [ ! -x "$ROOT/bin/cargo-mutants" ]; then
 fi
 export PATH="$ROOT/bin:$PATH"
 
-test_args=(--lib)
-if [ "${MUTANTS_INTEGRATION:-0}" = "1" ]; then test_args=(); fi
-
-status=0
-cargo mutants --no-shuffle --output "$OUT" --timeout 300 "${args[@]}" -- "${test_args[@]}" || status=$?
 # 0: every mutant caught; 2: some missed (checked against the equivalents below); others: the
 # run itself failed (a baseline test failure, timeouts).
-if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then
-  echo "mutants.sh: cargo mutants failed with status $status" >&2
-  exit "$status"
+run() {
+  local status=0
+  cargo mutants --no-shuffle --output "$OUT" "$@" || status=$?
+  if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then
+    echo "mutants.sh: cargo mutants failed with status $status" >&2
+    exit "$status"
+  fi
+}
+
+mode="${MUTANTS_INTEGRATION:-escalate}"
+if [ "$mode" = "1" ]; then
+  run --timeout 900 "${args[@]}"
+else
+  run --timeout 300 "${args[@]}" -- --lib
+  if [ "$mode" != "0" ] && [ -s "$OUT/mutants.out/missed.txt" ]; then
+    echo "mutants.sh: $(wc -l <"$OUT/mutants.out/missed.txt") missed by the unit tests; trying them on the whole suite"
+    # --iterate skips what the first stage caught or found unviable; the outcome files then
+    # hold this stage's verdict on the rest, so the counts below add both stages up.
+    cp "$OUT/mutants.out/caught.txt" "$OUT/caught-by-unit-tests.txt"
+    cp "$OUT/mutants.out/unviable.txt" "$OUT/unviable-in-unit-stage.txt"
+    run --iterate --timeout 900 "${args[@]}"
+  fi
 fi
 
 missed="$OUT/mutants.out/missed.txt"
@@ -88,8 +108,9 @@ if [ -s "$missed" ]; then
     fi
   done <"$missed"
 fi
-caught=$(wc -l <"$OUT/mutants.out/caught.txt" 2>/dev/null || echo 0)
-missed_n=$(wc -l <"$missed" 2>/dev/null || echo 0)
-unviable=$(wc -l <"$OUT/mutants.out/unviable.txt" 2>/dev/null || echo 0)
+count() { cat "$@" 2>/dev/null | sort -u | wc -l; }
+caught=$(count "$OUT/mutants.out/caught.txt" "$OUT/caught-by-unit-tests.txt")
+missed_n=$(count "$missed")
+unviable=$(count "$OUT/mutants.out/unviable.txt" "$OUT/unviable-in-unit-stage.txt")
 echo "mutants.sh: caught $caught, missed $missed_n ($unexplained not listed as equivalent), unviable $unviable"
 [ "$unexplained" -eq 0 ]

@@ -18,6 +18,7 @@ mod crash_teams;
 mod deploy;
 mod docs;
 mod documents;
+mod email_index;
 mod examples;
 mod hardening_auth;
 mod hardening_http;

@@ -115,6 +115,20 @@ both_stores! {
         assert_eq!(r.status(), 413);
         assert!(json_body(r).await["detail"].is_string());
 
+        // The limit is exactly 16 KiB: a body of 16,384 bytes is read (and refused for its
+        // email), one byte more is a 413.
+        let sized = |len: usize| {
+            let head = format!(r#"{{"organization_name":"Edge","email":"not-an-email","password":"{PASSWORD}","pad":""#);
+            let tail = r#""}"#;
+            format!("{head}{}{tail}", "x".repeat(len - head.len() - tail.len()))
+        };
+        for (len, status) in [(16_384, 422), (16_385, 413)] {
+            let body = sized(len);
+            assert_eq!(body.len(), len);
+            let r = app.client.post(app.url("/org/create")).header("content-type", "application/json").body(body).send().await.unwrap();
+            assert_eq!(r.status(), status, "a body of {len} bytes");
+        }
+
         let r = app.post_json("/org/create", &json!([1, 2, 3])).await;
         assert_eq!(r.status(), 422);
         app.assert_consistent(0).await;

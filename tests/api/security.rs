@@ -106,6 +106,14 @@ async fn corrupt_an_organization(app: &TestApp, name: &str) {
                 })
                 .await
                 .unwrap();
+            // With its slug's reservation, through which the store finds it by name.
+            db.collection::<mongodb::bson::Document>("reservations")
+                .insert_one(mongodb::bson::doc! {
+                    "_id": format!("slug:{slug}"), "organization_id": "0123456789abcdef01234567",
+                    "created_at": mongodb::bson::DateTime::now(),
+                })
+                .await
+                .unwrap();
         }
     }
 }

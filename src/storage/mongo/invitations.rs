@@ -170,6 +170,7 @@ impl MongoStore {
         self.failpoints.reached("accept.after_claim").await;
         let joined = async {
             if let Some(hash) = &account.password_hash {
+                self.claim_email(&account.email, &account.id).await?;
                 self.run(
                     "insert account",
                     self.admins().insert_one(doc! {
@@ -245,7 +246,7 @@ impl MongoStore {
         made_account: bool,
     ) -> Result<(), StoreError> {
         if made_account {
-            self.drop_if_unattached(account_id, None).await?;
+            self.drop_if_unattached(account_id, None, None).await?;
         }
         self.run(
             "reopen invitation",

@@ -14,6 +14,7 @@ use super::audit::AUDIT_EVENTS;
 use super::audit_outbox::AUDIT_OUTBOX;
 use super::claims::{reservation_keys, DELETED_PREFIX};
 use super::codec::bson_time;
+use super::emails::EMAILS_UPGRADE;
 use super::layout::{SKELETONS_UPGRADE, TENANT_DOCUMENTS};
 use super::teams_upkeep::{adopt_admins, team_problems, MEMBERSHIPS_UPGRADE};
 use super::tenant::owned_collections;
@@ -154,6 +155,13 @@ impl Maintenance for MongoStore {
             );
             self.record_upgrade(MEMBERSHIPS_UPGRADE).await?;
         }
+        // Once per database, before serving: lookups by email go through the index, so the
+        // accounts made before it must be in it (later stragglers: every reconciler pass).
+        if !self.upgrade_done(EMAILS_UPGRADE).await? {
+            let indexed = self.index_emails().await?;
+            tracing::info!(accounts = indexed, "account emails indexed");
+            self.record_upgrade(EMAILS_UPGRADE).await?;
+        }
         self.check_layout().await
     }
 
@@ -182,6 +190,8 @@ impl Maintenance for MongoStore {
         let org_ids: Vec<&str> = orgs.iter().filter_map(|o| o.get_str("_id").ok()).collect();
         self.remove_orphans(&orgs, &mut report).await?;
         self.sweep_teams(&org_ids, cutoff, &mut report).await?;
+        // After the teams' sweep, which deletes accounts: their entries are freed here.
+        self.sweep_emails(cutoff, &mut report).await?;
         self.sweep_api_keys(&org_ids, cutoff, &mut report).await?;
         // Last: every interrupted change is finished or undone by now, so a staged event's
         // check sees how it ended.
@@ -204,6 +214,7 @@ impl Maintenance for MongoStore {
             .await?;
         let collections = self.tenant_collections().await?;
         problems.extend(team_problems(self, &orgs).await?);
+        problems.extend(self.email_problems().await?);
         problems.extend(self.api_key_problems(&orgs).await?);
         problems.extend(self.audit_problems().await?);
         for org in &orgs {

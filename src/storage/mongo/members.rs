@@ -177,7 +177,7 @@ impl MongoStore {
                         .delete_many(doc! { "admin_id": target, "organization_id": org_id }),
                 )
                 .await?;
-                self.drop_if_unattached(target, None).await?;
+                self.drop_if_unattached(target, None, None).await?;
                 Ok(None)
             }
         }

@@ -6,8 +6,9 @@
 //! - **Claims.** A unique value is taken by *inserting* a document into `reservations` whose
 //!   `_id` is `slug:<slug>` or `skeleton:<skeleton>` (insert-time duplicate keys are reported
 //!   as code 11000 by MongoDB and FerretDB alike; update-time ones are not on FerretDB). The
-//!   unique index on `organizations.slug` backs the claims up; accounts (`admins`) are only
-//!   ever inserted, so their unique `email` index needs no claim. A membership's `_id` is
+//!   unique index on `organizations.slug` backs the claims up; an account's email is claimed
+//!   in `account_emails` (`_id: <email>`) before the account is inserted, which also serves
+//!   lookups by email by `_id`; the unique `email` index on accounts (`admins`) backs it up. A membership's `_id` is
 //!   `<organization id>:<account id>`, unique by construction.
 //! - **Teams.** Membership changes, invitations and accepts of one organization take its
 //!   operation lock (`lock.rs`): the role and owner count they decide on cannot change under
@@ -29,7 +30,7 @@
 //! `rename`, `claims` (the
 //! reservations above), `tenant` (tenant documents in either layout), `layout` (the recorded
 //! layout, presence of serving instances, moving between layouts), `maintenance` (indexes,
-//! the reconciler's order, consistency check), `reconcile` (its passes), `teams_upkeep` (teams' upgrade, check and sweep), `sessions`, `throttle`, `idempotency`, `lock`, `clock`;
+//! the reconciler's order, consistency check), `reconcile` (its passes), `teams_upkeep` (teams' upgrade, check and sweep), `emails` (the email → account index), `sessions`, `throttle`, `idempotency`, `lock`, `clock`, `guarded` (conditional deletes FerretDB serves by `_id`);
 //! `codec` maps documents and driver errors.
 
 use std::future::IntoFuture;
@@ -47,6 +48,8 @@ mod claims;
 mod clock;
 mod codec;
 mod documents;
+mod emails;
+mod guarded;
 mod idempotency;
 mod invitations;
 mod layout;
@@ -63,6 +66,7 @@ mod throttle;
 
 use clock::ServerClock;
 use codec::{error_code, translate};
+use guarded::ServerKind;
 use layout::{LayoutState, Presence};
 
 use super::{Store, StoreError};
@@ -112,6 +116,8 @@ pub struct MongoStore {
     layout: LayoutState,
     /// This process's presence record (`instances`), if it serves.
     presence: Option<Presence>,
+    /// FerretDB or MongoDB, once asked (see `guarded.rs`).
+    server: ServerKind,
 }
 
 impl MongoStore {
@@ -147,6 +153,7 @@ impl MongoStore {
             clock: ServerClock::new(clock_skew),
             layout: LayoutState::new(layout),
             presence: presence.map(Presence::new),
+            server: ServerKind::default(),
         })
     }
 

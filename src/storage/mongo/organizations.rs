@@ -31,7 +31,29 @@ impl Organizations for MongoStore {
     }
 
     async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>, StoreError> {
-        self.active_org(doc! { "slug": slug }).await
+        // Through the slug's reservation, two reads by `_id`: FerretDB answers any other
+        // filter by reading the whole collection, index or not, so a lookup by `slug` slowed
+        // every create and `/org/get` as organizations accumulated. Every organization holds
+        // the reservation of its slug from before its insert until after its purge (renames
+        // claim the new slug before the switch and release the old one after), which
+        // `consistency_problems` checks; the organization is checked to bear the slug still.
+        let Some(reservation) = self
+            .run(
+                "find reservation",
+                self.reservations()
+                    .find_one(doc! { "_id": format!("slug:{slug}") }),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Ok(owner) = reservation.get_str("organization_id") else {
+            return Ok(None);
+        };
+        Ok(self
+            .active_org(doc! { "_id": owner })
+            .await?
+            .filter(|org| org.slug == slug))
     }
 
     async fn organization_by_id(&self, id: &str) -> Result<Option<Organization>, StoreError> {
@@ -39,7 +61,8 @@ impl Organizations for MongoStore {
     }
 
     async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
-        self.account(doc! { "email": email }).await
+        // By `_id` through the email index (see `emails.rs`).
+        self.account_with_email(email).await
     }
 
     async fn account_by_id(&self, id: &str) -> Result<Option<Account>, StoreError> {
@@ -129,6 +152,8 @@ impl MongoStore {
             self.failpoints.reached("create.after_organization").await;
             match &new.password_hash {
                 Some(hash) => {
+                    self.claim_email(org.admin_email.as_str(), &new.admin_id)
+                        .await?;
                     self.run(
                         "insert account",
                         self.admins().insert_one(doc! {
@@ -255,7 +280,9 @@ impl MongoStore {
         .await?;
         // Accounts that belong nowhere else go with it (the creator too: a create interrupted
         // before its membership left an account nothing else points at).
-        let mut accounts: Vec<String> = self
+        // With each, the email it was made with, to free a claimed email whose account was
+        // never made (see `drop_if_unattached`).
+        let mut accounts: Vec<(String, Option<String>)> = self
             .all(
                 "find memberships",
                 &self.memberships(),
@@ -263,11 +290,18 @@ impl MongoStore {
             )
             .await?
             .iter()
-            .filter_map(|m| m.get_str("account_id").ok().map(str::to_owned))
+            .filter_map(|m| {
+                let email = m.get_str("email").ok().map(str::to_owned);
+                m.get_str("account_id").ok().map(|a| (a.to_owned(), email))
+            })
             .collect();
-        accounts.extend(org.get_str("creator_id").ok().map(str::to_owned));
-        for account in &accounts {
-            self.drop_if_unattached(account, Some(&id)).await?;
+        if let Ok(creator) = org.get_str("creator_id") {
+            let email = org.get_str("admin_email").ok().map(str::to_owned);
+            accounts.push((creator.to_owned(), email));
+        }
+        for (account, email) in &accounts {
+            self.drop_if_unattached(account, Some(&id), email.as_deref())
+                .await?;
         }
         self.run(
             "delete memberships",
@@ -355,12 +389,15 @@ impl MongoStore {
             .transpose()
     }
 
-    /// Deletes the account, with its refresh tokens, if it has no membership other than in
-    /// `leaving` (an account exists only to belong). Idempotent.
+    /// Deletes the account, with its refresh tokens and its email's entry, if it has no
+    /// membership other than in `leaving` (an account exists only to belong). `claimed`: the
+    /// email the account was to be made with, whose entry is freed if the account was never
+    /// made (the entry names the account, so another's is never touched). Idempotent.
     pub(super) async fn drop_if_unattached(
         &self,
         account_id: &str,
         leaving: Option<&str>,
+        claimed: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut others = doc! { "account_id": account_id };
         if let Some(org) = leaving {
@@ -370,17 +407,23 @@ impl MongoStore {
             .run("find memberships", self.memberships().find_one(others))
             .await?
             .is_some();
-        if !elsewhere {
-            self.run(
-                "delete refresh tokens",
-                self.refresh().delete_many(doc! { "admin_id": account_id }),
-            )
-            .await?;
-            self.run(
-                "delete account",
-                self.admins().delete_one(doc! { "_id": account_id }),
-            )
-            .await?;
+        if elsewhere {
+            return Ok(());
+        }
+        let account = self.account_by_id(account_id).await?;
+        self.run(
+            "delete refresh tokens",
+            self.refresh().delete_many(doc! { "admin_id": account_id }),
+        )
+        .await?;
+        self.run(
+            "delete account",
+            self.admins().delete_one(doc! { "_id": account_id }),
+        )
+        .await?;
+        // After the account: an account never lacks its entry.
+        if let Some(email) = account.as_ref().map(|a| a.email.as_str()).or(claimed) {
+            self.release_email(email, account_id).await?;
         }
         Ok(())
     }
