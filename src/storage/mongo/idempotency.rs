@@ -96,12 +96,11 @@ impl MongoStore {
             subtype: BinarySubtype::Generic,
             bytes: sealed.to_vec(),
         };
-        self.run(
+        self.update_if(
             "finish idempotency key",
-            self.idempotency().update_one(
-                doc! { "_id": scope, "sealed": Bson::Null },
-                doc! { "$set": { "sealed": sealed } },
-            ),
+            &self.idempotency(),
+            doc! { "_id": scope, "sealed": Bson::Null },
+            doc! { "$set": { "sealed": sealed } },
         )
         .await
         .map(drop)

@@ -159,12 +159,11 @@ impl MongoStore {
             .check_usable(now, found.current)
             .map_err(StoreError::Ended)?;
         let inv = found.invitation;
-        self.run(
+        self.update_if(
             "claim invitation",
-            self.invitations().update_one(
-                doc! { "_id": id, "status": "pending", "token_hash": token_hash },
-                doc! { "$set": { "status": ACCEPTING, "accepted_by": &account.id, "accepting_since": bson_time(self.clock.now()) } },
-            ),
+            &self.invitations(),
+            doc! { "_id": id, "status": "pending", "token_hash": token_hash },
+            doc! { "$set": { "status": ACCEPTING, "accepted_by": &account.id, "accepting_since": bson_time(self.clock.now()) } },
         )
         .await?;
         self.failpoints.reached("accept.after_claim").await;
@@ -213,12 +212,11 @@ impl MongoStore {
         match joined {
             Ok(member) => {
                 self.failpoints.reached("accept.after_membership").await;
-                self.run(
+                self.update_if(
                     "accept invitation",
-                    self.invitations().update_one(
-                        doc! { "_id": id },
-                        doc! { "$set": { "status": "accepted" }, "$unset": { "accepting_since": "" } },
-                    ),
+                    &self.invitations(),
+                    doc! { "_id": id },
+                    doc! { "$set": { "status": "accepted" }, "$unset": { "accepting_since": "" } },
                 )
                 .await?;
                 Ok(member)
@@ -248,12 +246,11 @@ impl MongoStore {
         if made_account {
             self.drop_if_unattached(account_id, None, None).await?;
         }
-        self.run(
+        self.update_if(
             "reopen invitation",
-            self.invitations().update_one(
-                doc! { "_id": id, "status": ACCEPTING },
-                doc! { "$set": { "status": "pending" }, "$unset": { "accepting_since": "", "accepted_by": "" } },
-            ),
+            &self.invitations(),
+            doc! { "_id": id, "status": ACCEPTING },
+            doc! { "$set": { "status": "pending" }, "$unset": { "accepting_since": "", "accepted_by": "" } },
         )
         .await
         .map(drop)
@@ -285,12 +282,11 @@ impl MongoStore {
                 .await?
                 .is_some();
             if joined {
-                self.run(
+                self.update_if(
                     "accept invitation",
-                    self.invitations().update_one(
-                        doc! { "_id": id, "status": ACCEPTING },
-                        doc! { "$set": { "status": "accepted" }, "$unset": { "accepting_since": "" } },
-                    ),
+                    &self.invitations(),
+                    doc! { "_id": id, "status": ACCEPTING },
+                    doc! { "$set": { "status": "accepted" }, "$unset": { "accepting_since": "" } },
                 )
                 .await?;
                 report

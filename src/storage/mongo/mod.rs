@@ -210,11 +210,18 @@ impl MongoStore {
         what: &str,
         fut: impl IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(limit, fut.into_future()).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(limit, fut.into_future()).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(translate(what, &e)),
             Err(_) => Err(StoreError::Unavailable(format!("{what}: timed out"))),
-        }
+        };
+        tracing::trace!(
+            step = what,
+            micros = started.elapsed().as_micros() as u64,
+            "store step"
+        );
+        result
     }
 
     /// Like [`MongoStore::run`] for a write of a client's data: a value the server refuses to

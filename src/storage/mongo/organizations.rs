@@ -222,12 +222,11 @@ impl MongoStore {
 
     /// Makes a committed create visible, then drops its outcome record (idempotent).
     pub(super) async fn activate(&self, org_id: &str) -> Result<(), StoreError> {
-        self.run(
+        self.update_if(
             "activate organization",
-            self.orgs().update_one(
-                doc! { "_id": org_id, "state": STATE_CREATING },
-                doc! { "$set": { "state": STATE_ACTIVE, "since": bson_time(self.clock.now()) } },
-            ),
+            &self.orgs(),
+            doc! { "_id": org_id, "state": STATE_CREATING },
+            doc! { "$set": { "state": STATE_ACTIVE, "since": bson_time(self.clock.now()) } },
         )
         .await?;
         self.release(&format!("outcome:{org_id}"), org_id).await
@@ -350,13 +349,12 @@ impl MongoStore {
 
     pub(super) async fn delete_locked(&self, id: &str) -> Result<bool, StoreError> {
         let marked = self
-            .run(
+            .find_and_update_if(
                 "mark delete",
-                self.orgs().find_one_and_update(
-                    doc! { "_id": id, "state": { "$in": [STATE_ACTIVE, STATE_DELETING] } },
-                    doc! { "$set": { "state": STATE_DELETING, "since": bson_time(self.clock.now()) } },
-                )
-                .return_document(mongodb::options::ReturnDocument::Before),
+                &self.orgs(),
+                doc! { "_id": id, "state": { "$in": [STATE_ACTIVE, STATE_DELETING] } },
+                doc! { "$set": { "state": STATE_DELETING, "since": bson_time(self.clock.now()) } },
+                false,
             )
             .await?;
         let Some(org) = marked else {

@@ -37,13 +37,11 @@ impl MongoStore {
             self.rename_collection(&from, &to).await?;
         }
         self.failpoints.reached("rename.after_collection").await;
-        let updated = self
-            .run(
+        let updated = self.find_and_update_if(
                 "finish rename",
-                self.orgs()
-                    .find_one_and_update(
-                        doc! { "_id": &id, "state": STATE_ACTIVE, "pending": { "$exists": true } },
-                        doc! {
+                &self.orgs(),
+                doc! { "_id": &id, "state": STATE_ACTIVE, "pending": { "$exists": true } },
+                doc! {
                             "$set": {
                                 "name": pending.get_str("name").unwrap_or_default(),
                                 "slug": pending.get_str("slug").unwrap_or_default(),
@@ -53,8 +51,7 @@ impl MongoStore {
                             },
                             "$unset": { "pending": "" },
                         },
-                    )
-                    .return_document(mongodb::options::ReturnDocument::After),
+                true,
             )
             .await?;
         self.failpoints.reached("rename.after_update").await;
@@ -90,13 +87,12 @@ impl MongoStore {
 
         if old.slug == new_name.slug() {
             let updated = self
-                .run(
+                .find_and_update_if(
                     "rename organization",
-                    self.orgs().find_one_and_update(
-                        doc! { "_id": id, "state": STATE_ACTIVE },
-                        doc! { "$set": { "name": new_name.as_str(), "updated_at": bson_time(at) } },
-                    )
-                    .return_document(mongodb::options::ReturnDocument::After),
+                    &self.orgs(),
+                    doc! { "_id": id, "state": STATE_ACTIVE },
+                    doc! { "$set": { "name": new_name.as_str(), "updated_at": bson_time(at) } },
+                    true,
                 )
                 .await?
                 .ok_or(StoreError::Gone)?;
@@ -129,21 +125,19 @@ impl MongoStore {
         };
         self.failpoints.reached("rename.after_claim").await;
         let marked = self
-            .run(
+            .find_and_update_if(
                 "mark rename",
-                self.orgs()
-                    .find_one_and_update(
-                        doc! { "_id": id, "state": STATE_ACTIVE, "pending": { "$exists": false } },
-                        doc! { "$set": { "pending": {
-                            "name": new_name.as_str(),
-                            "slug": new_name.slug(),
-                            "skeleton": new_name.skeleton(),
-                            "collection_name": new_name.collection_name(),
-                            "at": bson_time(self.clock.now()),
-                            "updated_at": bson_time(at),
-                        } } },
-                    )
-                    .return_document(mongodb::options::ReturnDocument::After),
+                &self.orgs(),
+                doc! { "_id": id, "state": STATE_ACTIVE, "pending": { "$exists": false } },
+                doc! { "$set": { "pending": {
+                    "name": new_name.as_str(),
+                    "slug": new_name.slug(),
+                    "skeleton": new_name.skeleton(),
+                    "collection_name": new_name.collection_name(),
+                    "at": bson_time(self.clock.now()),
+                    "updated_at": bson_time(at),
+                } } },
+                true,
             )
             .await;
         let marked = match marked {

@@ -64,16 +64,13 @@ impl Sessions for MongoStore {
         old_hash: &str,
         new_hash: &str,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .run(
-                "upgrade password hash",
-                self.admins().update_one(
-                    doc! { "_id": admin_id, "password_hash": old_hash },
-                    doc! { "$set": { "password_hash": new_hash } },
-                ),
-            )
-            .await?;
-        Ok(result.modified_count == 1)
+        self.update_if(
+            "upgrade password hash",
+            &self.admins(),
+            doc! { "_id": admin_id, "password_hash": old_hash },
+            doc! { "$set": { "password_hash": new_hash } },
+        )
+        .await
     }
 
     async fn revoke_sessions(
@@ -242,12 +239,11 @@ impl MongoStore {
         // as a replay after the win (see `spend_refresh_token`). Before this, a concurrent use
         // of the predecessor only lost the race; were it to revoke the chain, it would make the
         // winner fail too, and nobody would win.
-        self.run(
+        self.update_if(
             "confirm refresh token",
-            self.refresh().update_one(
-                doc! { "_id": &token.hash },
-                doc! { "$set": { "confirmed": true } },
-            ),
+            &self.refresh(),
+            doc! { "_id": &token.hash },
+            doc! { "$set": { "confirmed": true } },
         )
         .await?;
         Ok(())
