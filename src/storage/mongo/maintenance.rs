@@ -184,11 +184,11 @@ impl Maintenance for MongoStore {
         self.finish_renames(cutoff, &mut report).await?;
         self.settle_accepts(cutoff, &mut report).await?;
         self.sweep_deleted_tenants(cutoff, &mut report).await?;
-        let orgs = self.all("find", &self.orgs(), doc! {}).await?;
-        self.release_unused_reservations(&orgs, cutoff, &mut report)
+        let owners = self.owners().await?;
+        self.release_unused_reservations(&owners, cutoff, &mut report)
             .await?;
-        let org_ids: Vec<&str> = orgs.iter().filter_map(|o| o.get_str("_id").ok()).collect();
-        self.remove_orphans(&orgs, &mut report).await?;
+        let org_ids = owners.ids();
+        self.remove_orphans(&owners, &mut report).await?;
         self.sweep_teams(&org_ids, cutoff, &mut report).await?;
         // After the teams' sweep, which deletes accounts: their entries are freed here.
         self.sweep_emails(cutoff, &mut report).await?;

@@ -5,6 +5,8 @@
 //! `invitations.rs` and `teams_upkeep.rs`.
 //! [`super::maintenance`] runs them in that order.
 
+use std::collections::{HashMap, HashSet};
+
 use futures::TryStreamExt;
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 use mongodb::Collection;
@@ -117,35 +119,59 @@ impl MongoStore {
         Ok(())
     }
 
+    /// What the sweeps need to know of every organization, read as a stream of a few fields.
+    pub(super) async fn owners(&self) -> Result<Owners, StoreError> {
+        let mut owners = Owners::default();
+        self.run_scan("read organizations", async {
+            let mut cursor = self
+                .orgs()
+                .find(doc! {})
+                .projection(doc! {
+                    "slug": 1, "skeleton": 1, "pending": 1, "state": 1, "collection_name": 1,
+                })
+                .await?;
+            while let Some(org) = cursor.try_next().await? {
+                owners.add(&org);
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(owners)
+    }
+
     /// Reservations nothing refers to (a crash between claim and use) are released.
     pub(super) async fn release_unused_reservations(
         &self,
-        orgs: &[Document],
+        owners: &Owners,
         cutoff: BsonDateTime,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
-        let stale = self
-            .all(
-                "find",
-                &self.reservations(),
-                doc! { "created_at": { "$lt": cutoff } },
-            )
+        // Only the unused ones are kept: the others are most reservations there are.
+        let unused: Vec<(String, String)> = self
+            .run_scan("find old reservations", async {
+                let mut cursor = self
+                    .reservations()
+                    .find(doc! { "created_at": { "$lt": cutoff } })
+                    .projection(doc! { "organization_id": 1 })
+                    .await?;
+                let mut unused = Vec::new();
+                while let Some(res) = cursor.try_next().await? {
+                    let key = res.get_str("_id").unwrap_or_default();
+                    if key.starts_with(DELETED_PREFIX) {
+                        continue; // `sweep_deleted_tenants` owns tombstones
+                    }
+                    let owner = res.get_str("organization_id").unwrap_or_default();
+                    if !owners.holds(owner, key) {
+                        unused.push((key.to_owned(), owner.to_owned()));
+                    }
+                }
+                Ok(unused)
+            })
             .await?;
-        for res in stale {
-            let key = res.get_str("_id").unwrap_or_default();
-            if key.starts_with(DELETED_PREFIX) {
-                continue; // `sweep_deleted_tenants` owns tombstones
-            }
-            let owner = res.get_str("organization_id").unwrap_or_default();
-            let used = orgs.iter().any(|o| {
-                o.get_str("_id").ok() == Some(owner) && reservation_keys(o).iter().any(|k| k == key)
-            });
-            if !used {
-                self.release(key, owner).await?;
-                report.repaired.push(format!("released reservation {key}"));
-            }
+        for (key, owner) in unused {
+            self.release(&key, &owner).await?;
+            report.repaired.push(format!("released reservation {key}"));
         }
-
         Ok(())
     }
 
@@ -153,30 +179,28 @@ impl MongoStore {
     /// `sweep_teams`'s).
     pub(super) async fn remove_orphans(
         &self,
-        orgs: &[Document],
+        owners: &Owners,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
-        let claimed: Vec<String> = self
-            .run("find", async {
-                self.reservations()
+        let claimed: HashSet<String> = self
+            .run_scan("find slug claims", async {
+                let mut cursor = self
+                    .reservations()
                     .find(doc! { "_id": { "$regex": "^slug:" } })
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
+                    .projection(doc! { "_id": 1 })
+                    .await?;
+                let mut claimed = HashSet::new();
+                while let Some(r) = cursor.try_next().await? {
+                    if let Some(slug) = r.get_str("_id").ok().and_then(|k| k.strip_prefix("slug:"))
+                    {
+                        claimed.insert(format!("org_{slug}"));
+                    }
+                }
+                Ok(claimed)
             })
-            .await?
-            .iter()
-            .filter_map(|r| {
-                r.get_str("_id")
-                    .ok()
-                    .map(|k| format!("org_{}", &k["slug:".len()..]))
-            })
-            .collect();
+            .await?;
         for collection in self.tenant_collections().await? {
-            let owned = orgs
-                .iter()
-                .any(|o| owned_collections(o).contains(&collection));
-            if !owned && !claimed.contains(&collection) {
+            if !owners.collections.contains(&collection) && !claimed.contains(&collection) {
                 self.drop_collection(&collection).await?;
                 report
                     .repaired
@@ -259,5 +283,37 @@ impl MongoStore {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// What the reconciler's sweeps need to know of every organization: the reservations it holds
+/// and the collections it owns. Small on purpose: a pass used to hold every organization's whole
+/// document, so its memory grew by kilobytes per organization (and each reservation was checked
+/// against every organization in turn).
+#[derive(Default)]
+pub(super) struct Owners {
+    /// Organization id → the reservation keys it holds.
+    keys: HashMap<String, Vec<String>>,
+    collections: HashSet<String>,
+}
+
+impl Owners {
+    fn add(&mut self, org: &Document) {
+        if let Ok(id) = org.get_str("_id") {
+            self.keys.insert(id.to_owned(), reservation_keys(org));
+        }
+        self.collections.extend(owned_collections(org));
+    }
+
+    /// True when organization `org_id` exists and holds reservation `key`.
+    fn holds(&self, org_id: &str, key: &str) -> bool {
+        self.keys
+            .get(org_id)
+            .is_some_and(|keys| keys.iter().any(|k| k == key))
+    }
+
+    /// Every organization's id.
+    pub(super) fn ids(&self) -> Vec<&str> {
+        self.keys.keys().map(String::as_str).collect()
     }
 }
