@@ -96,7 +96,7 @@ impl TokenKeys {
             role: role.to_owned(),
             iat: now,
             nbf: now,
-            exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            exp: now.saturating_add_unsigned(self.ttl.as_secs()),
             jti: uuid::Uuid::new_v4().to_string(),
         };
         encode(&self.header, &claims, &self.encoding)
