@@ -78,7 +78,9 @@ mode="${MUTANTS_INTEGRATION:-escalate}"
 if [ "$mode" = "1" ]; then
   run --timeout 900 "${args[@]}"
 else
-  run --timeout 300 "${args[@]}" -- --lib
+  # `-C --lib` reaches the build too: without it every mutant would also rebuild the integration
+  # suite it does not run (40 s a mutant on two cores instead of about 15).
+  run --timeout 300 -C --lib "${args[@]}"
   if [ "$mode" != "0" ] && [ -s "$OUT/mutants.out/missed.txt" ]; then
     echo "mutants.sh: $(wc -l <"$OUT/mutants.out/missed.txt") missed by the unit tests; trying them on the whole suite"
     # --iterate skips what the first stage caught or found unviable; the outcome files then
