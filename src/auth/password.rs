@@ -241,7 +241,11 @@ mod tests {
         let start = hasher.work();
         let even = bcrypt::hash("correct horse", 5).unwrap();
         assert!(hasher.verify(&pw, Some(&even)).await.unwrap());
-        assert_eq!(work(start), 1 << 5, "a hash at the configured cost: one verify");
+        assert_eq!(
+            work(start),
+            1 << 5,
+            "a hash at the configured cost: one verify"
+        );
 
         let start = hasher.work();
         assert!(hasher.verify(&pw, Some(&dear)).await.unwrap());

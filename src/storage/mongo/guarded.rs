@@ -53,17 +53,26 @@ pub(super) async fn delete_if(
     filter: Document,
     by_id_only: bool,
 ) -> mongodb::error::Result<bool> {
-    let Some(id) = by_id(&filter, by_id_only) else {
-        return Ok(collection.delete_one(filter).await?.deleted_count == 1);
-    };
-    if collection.find_one(filter).await?.is_none() {
-        return Ok(false);
+    match narrowed(collection, filter, by_id_only).await? {
+        Some(filter) => Ok(collection.delete_one(filter).await?.deleted_count == 1),
+        None => Ok(false),
     }
+}
+
+/// The filter a write should use: `filter` itself, or, when writes go by `_id` alone, `{_id}`
+/// once a read has found that `filter` matches; `None` when it matches nothing.
+async fn narrowed(
+    collection: &Collection<Document>,
+    filter: Document,
+    by_id_only: bool,
+) -> mongodb::error::Result<Option<Document>> {
+    let Some(id) = by_id(&filter, by_id_only) else {
+        return Ok(Some(filter));
+    };
     Ok(collection
-        .delete_one(doc! { "_id": id })
+        .find_one(filter)
         .await?
-        .deleted_count
-        == 1)
+        .map(|_| doc! { "_id": id }))
 }
 
 /// The `_id` of a filter that also has a condition, when writes should go by `_id` alone (see
@@ -84,16 +93,12 @@ impl MongoStore {
         filter: Document,
         update: Document,
     ) -> Result<bool, StoreError> {
-        let id = by_id(&filter, self.ferretdb().await);
+        let by_id_only = self.ferretdb().await;
         self.run_within(self.timeout, what, async {
-            let filter = match id {
-                Some(id) => match collection.find_one(filter).await? {
-                    Some(_) => doc! { "_id": id },
-                    None => return Ok(false),
-                },
-                None => filter,
-            };
-            Ok(collection.update_one(filter, update).await?.matched_count == 1)
+            match narrowed(collection, filter, by_id_only).await? {
+                Some(filter) => Ok(collection.update_one(filter, update).await?.matched_count == 1),
+                None => Ok(false),
+            }
         })
         .await
     }
@@ -108,19 +113,15 @@ impl MongoStore {
         update: Document,
         after: bool,
     ) -> Result<Option<Document>, StoreError> {
-        let id = by_id(&filter, self.ferretdb().await);
+        let by_id_only = self.ferretdb().await;
         let returned = if after {
             ReturnDocument::After
         } else {
             ReturnDocument::Before
         };
         self.run_within(self.timeout, what, async {
-            let filter = match id {
-                Some(id) => match collection.find_one(filter).await? {
-                    Some(_) => doc! { "_id": id },
-                    None => return Ok(None),
-                },
-                None => filter,
+            let Some(filter) = narrowed(collection, filter, by_id_only).await? else {
+                return Ok(None);
             };
             collection
                 .find_one_and_update(filter, update)
