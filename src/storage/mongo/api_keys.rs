@@ -13,6 +13,7 @@ use mongodb::Collection;
 
 use super::audit_outbox::Check;
 use super::codec::{bson_time, chrono_time, field_err};
+use super::reconcile::Owners;
 use super::{MongoStore, STATE_ACTIVE};
 use crate::domain::{ApiKey, MemberRole, NewEvent, StoredApiKey};
 use crate::storage::{ApiKeys, Limit, ReconcileReport, StoreError, Taken};
@@ -98,23 +99,23 @@ impl MongoStore {
     /// delete took over), once older than the grace period.
     pub(super) async fn sweep_api_keys(
         &self,
-        org_ids: &[&str],
+        owners: &Owners,
         cutoff: BsonDateTime,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
         let swept = self
-            .run(
+            .sweep(
                 "delete orphan api keys",
-                self.api_keys().delete_many(doc! {
-                    "organization_id": { "$nin": org_ids }, "created_at": { "$lt": cutoff },
-                }),
+                &self.api_keys(),
+                doc! { "created_at": { "$lt": cutoff } },
+                doc! { "organization_id": 1 },
+                |key| !owners.has(key.get_str("organization_id").unwrap_or_default()),
             )
             .await?;
-        if swept.deleted_count > 0 {
-            report.repaired.push(format!(
-                "deleted {} API keys of deleted organizations",
-                swept.deleted_count
-            ));
+        if swept > 0 {
+            report
+                .repaired
+                .push(format!("deleted {swept} API keys of deleted organizations"));
         }
         Ok(())
     }

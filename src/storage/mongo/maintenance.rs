@@ -187,16 +187,15 @@ impl Maintenance for MongoStore {
         let owners = self.owners().await?;
         self.release_unused_reservations(&owners, cutoff, &mut report)
             .await?;
-        let org_ids = owners.ids();
         self.remove_orphans(&owners, &mut report).await?;
-        self.sweep_teams(&org_ids, cutoff, &mut report).await?;
+        self.sweep_teams(&owners, cutoff, &mut report).await?;
         // After the teams' sweep, which deletes accounts: their entries are freed here.
         self.sweep_emails(cutoff, &mut report).await?;
-        self.sweep_api_keys(&org_ids, cutoff, &mut report).await?;
+        self.sweep_api_keys(&owners, cutoff, &mut report).await?;
         // Last: every interrupted change is finished or undone by now, so a staged event's
         // check sees how it ended.
         self.settle_audit(cutoff, &mut report).await?;
-        self.expire_records(&org_ids, now).await?;
+        self.expire_records(&owners, now).await?;
         Ok(report)
     }
 

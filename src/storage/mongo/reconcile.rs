@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use futures::TryStreamExt;
-use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
+use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document};
 use mongodb::Collection;
 
 use super::claims::{reservation_keys, Outcome, DELETED_PREFIX};
@@ -16,6 +16,9 @@ use super::codec::bson_time;
 use super::tenant::owned_collections;
 use super::{MongoStore, STATE_ACTIVE, STATE_CREATING, STATE_DELETING};
 use crate::storage::{ReconcileReport, StoreError, MAX_LOGIN_WINDOW_SECONDS};
+
+/// Orphans deleted per `delete_many` by the sweeps.
+const SWEEP_BATCH: usize = 500;
 
 impl MongoStore {
     /// Every document of `collection` matching `filter`.
@@ -29,6 +32,43 @@ impl MongoStore {
             collection.find(filter).await?.try_collect().await
         })
         .await
+    }
+
+    /// Deletes the documents of `collection` matching `filter` that `orphan` (given the
+    /// `fields` read) says belong to nothing, in batches by `_id`; how many it deleted. A stream,
+    /// so neither the query nor memory holds every organization's or account's id: a `$nin` of
+    /// them outgrows a BSON document (16 MB) at about half a million organizations.
+    pub(super) async fn sweep(
+        &self,
+        what: &str,
+        collection: &Collection<Document>,
+        filter: Document,
+        fields: Document,
+        orphan: impl Fn(&Document) -> bool,
+    ) -> Result<u64, StoreError> {
+        let orphans: Vec<Bson> = self
+            .run_scan(what, async {
+                let mut cursor = collection.find(filter).projection(fields).await?;
+                let mut orphans = Vec::new();
+                while let Some(d) = cursor.try_next().await? {
+                    if orphan(&d) {
+                        orphans.extend(d.get("_id").cloned());
+                    }
+                }
+                Ok(orphans)
+            })
+            .await?;
+        let mut deleted = 0;
+        for batch in orphans.chunks(SWEEP_BATCH) {
+            deleted += self
+                .run(
+                    what,
+                    collection.delete_many(doc! { "_id": { "$in": batch } }),
+                )
+                .await?
+                .deleted_count;
+        }
+        Ok(deleted)
     }
 
     /// Deletes are finished whatever their age: the organization is already invisible.
@@ -255,15 +295,21 @@ impl MongoStore {
     /// records, and throttle windows long over (no window is longer than a day).
     pub(super) async fn expire_records(
         &self,
-        org_ids: &[&str],
+        owners: &Owners,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         self.run(
             "expire refresh tokens",
-            self.refresh().delete_many(doc! { "$or": [
-                { "expires_at": { "$lt": bson_time(now) } },
-                { "organization_id": { "$exists": true, "$nin": org_ids } },
-            ] }),
+            self.refresh()
+                .delete_many(doc! { "expires_at": { "$lt": bson_time(now) } }),
+        )
+        .await?;
+        self.sweep(
+            "delete refresh tokens of deleted organizations",
+            &self.refresh(),
+            doc! { "organization_id": { "$exists": true } },
+            doc! { "organization_id": 1 },
+            |t| !owners.has(t.get_str("organization_id").unwrap_or_default()),
         )
         .await?;
 
@@ -312,8 +358,8 @@ impl Owners {
             .is_some_and(|keys| keys.iter().any(|k| k == key))
     }
 
-    /// Every organization's id.
-    pub(super) fn ids(&self) -> Vec<&str> {
-        self.keys.keys().map(String::as_str).collect()
+    /// True when organization `org_id` exists (in any state).
+    pub(super) fn has(&self, org_id: &str) -> bool {
+        self.keys.contains_key(org_id)
     }
 }

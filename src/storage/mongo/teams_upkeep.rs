@@ -2,9 +2,14 @@
 //! check of accounts, memberships and invitations, and the reconciler's sweep of what an
 //! interrupted change left behind.
 
+use std::collections::HashSet;
+
+use futures::TryStreamExt;
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
+use mongodb::Collection;
 
 use super::codec::{bson_time, chrono_time, membership_key};
+use super::reconcile::Owners;
 use super::MongoStore;
 use crate::domain::MemberRole;
 use crate::storage::{ReconcileReport, StoreError};
@@ -149,51 +154,68 @@ impl MongoStore {
     /// organization is gone, once older than the grace period.
     pub(super) async fn sweep_teams(
         &self,
-        org_ids: &[&str],
+        owners: &Owners,
         cutoff: BsonDateTime,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
         let members = self
-            .run(
-                "list member accounts",
-                self.memberships().distinct("account_id", doc! {}),
-            )
+            .ids("list member accounts", &self.memberships(), "account_id")
             .await?;
         let orphans = self
-            .run(
+            .sweep(
                 "delete accounts without membership",
-                self.admins().delete_many(doc! {
-                    "_id": { "$nin": &members }, "created_at": { "$lt": cutoff },
-                }),
+                &self.admins(),
+                doc! { "created_at": { "$lt": cutoff } },
+                doc! { "_id": 1 },
+                |a| !members.contains(a.get_str("_id").unwrap_or_default()),
             )
             .await?;
-        if orphans.deleted_count > 0 {
-            report.repaired.push(format!(
-                "deleted {} accounts without membership",
-                orphans.deleted_count
-            ));
+        if orphans > 0 {
+            report
+                .repaired
+                .push(format!("deleted {orphans} accounts without membership"));
         }
-        let accounts = self
-            .run("list accounts", self.admins().distinct("_id", doc! {}))
-            .await?;
+        let accounts = self.ids("list accounts", &self.admins(), "_id").await?;
         let stale = self
-            .run(
+            .sweep(
                 "delete orphan memberships",
-                self.memberships().delete_many(doc! {
-                    "joined_at": { "$lt": cutoff },
-                    "$or": [
-                        { "organization_id": { "$nin": org_ids } },
-                        { "account_id": { "$nin": &accounts } },
-                    ],
-                }),
+                &self.memberships(),
+                doc! { "joined_at": { "$lt": cutoff } },
+                doc! { "organization_id": 1, "account_id": 1 },
+                |m| {
+                    !owners.has(m.get_str("organization_id").unwrap_or_default())
+                        || !accounts.contains(m.get_str("account_id").unwrap_or_default())
+                },
             )
             .await?;
-        if stale.deleted_count > 0 {
-            report.repaired.push(format!(
-                "deleted {} orphan memberships",
-                stale.deleted_count
-            ));
+        if stale > 0 {
+            report
+                .repaired
+                .push(format!("deleted {stale} orphan memberships"));
         }
         Ok(())
+    }
+
+    /// The values of `field` across `collection`, read as a stream.
+    async fn ids(
+        &self,
+        what: &str,
+        collection: &Collection<Document>,
+        field: &str,
+    ) -> Result<HashSet<String>, StoreError> {
+        self.run_scan(what, async {
+            let mut cursor = collection
+                .find(doc! {})
+                .projection(doc! { field: 1 })
+                .await?;
+            let mut ids = HashSet::new();
+            while let Some(d) = cursor.try_next().await? {
+                if let Ok(id) = d.get_str(field) {
+                    ids.insert(id.to_owned());
+                }
+            }
+            Ok(ids)
+        })
+        .await
     }
 }
