@@ -110,7 +110,12 @@ if [ -s "$missed" ]; then
     fi
   done <"$missed"
 fi
-count() { cat "$@" 2>/dev/null | sort -u | wc -l; }
+# Distinct lines across the outcome files that exist (the second stage's copies exist only when
+# it ran; a missing file must not fail the pipeline under pipefail).
+count() {
+  local f
+  for f in "$@"; do if [ -f "$f" ]; then cat "$f"; fi; done | sort -u | wc -l
+}
 caught=$(count "$OUT/mutants.out/caught.txt" "$OUT/caught-by-unit-tests.txt")
 missed_n=$(count "$missed")
 unviable=$(count "$OUT/mutants.out/unviable.txt" "$OUT/unviable-in-unit-stage.txt")
