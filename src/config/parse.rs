@@ -92,3 +92,48 @@ pub(super) fn validate_db_name(name: &str) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_hold_at_most_38_safe_characters() {
+        assert!(validate_db_name(&"d".repeat(38)).is_ok());
+        let too_long = validate_db_name(&"d".repeat(39)).unwrap_err();
+        assert!(
+            too_long.to_string().contains("MASTER_DB_NAME"),
+            "{too_long}"
+        );
+        assert!(validate_db_name("org_service-2").is_ok());
+        for bad in ["org service", "org.service", "orgs/x", "örg", "a$b"] {
+            assert!(validate_db_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The default follows the process's soft open-file limit. The test moves that limit to a
+    /// value other than the 1024 assumed when it cannot be read, so a default that ignored the
+    /// limit would be caught, then puts it back.
+    #[test]
+    fn the_default_connection_cap_is_the_soft_file_limit_less_64() {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit read or write only the struct they are given.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        let original = limit;
+        let soft = if limit.rlim_max >= 2048 { 2048 } else { 1000 };
+        limit.rlim_cur = soft;
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        let cap = default_max_connections();
+        assert_eq!(
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &original) },
+            0
+        );
+        assert_eq!(cap as u64, soft - 64);
+    }
+}
