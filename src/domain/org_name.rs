@@ -422,6 +422,17 @@ mod tests {
         // Outside printable ASCII: `\uXXXX` in the BMP, the character itself beyond it.
         assert_eq!(char_class(|c| c == '日' || c == '\u{a0}'), r"\u00a0\u65e5");
         assert_eq!(char_class(|c| c == '\u{1D400}'), "\u{1D400}");
+        // The last character of the BMP is still escaped; the first beyond it is not.
+        assert_eq!(char_class(|c| c == '\u{FFFF}'), r"\uffff");
+        assert_eq!(char_class(|c| c == '\u{10000}'), "\u{10000}");
+        // The class a name needs one of: visible letters and digits only.
+        let letters = pattern
+            .split("]*[")
+            .nth(1)
+            .and_then(|rest| rest.split("][^").next())
+            .unwrap();
+        assert!(letters.starts_with("0-9A-Za-z"), "{}", &letters[..20]);
+        assert!(!letters.contains(['!', ' ', '_']), "{letters}");
         assert!(counts_as_alphanumeric('日'));
         assert!(counts_as_alphanumeric('\u{338F}'), "㎏ normalizes to kg");
         assert!(!counts_as_alphanumeric('!'));

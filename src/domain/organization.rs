@@ -62,3 +62,16 @@ impl NewOrganization {
 pub fn new_id() -> String {
     mongodb::bson::oid::ObjectId::new().to_hex()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_fresh_24_hex_digits() {
+        let (a, b) = (new_id(), new_id());
+        assert_eq!(a.len(), 24);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, b);
+    }
+}

@@ -127,6 +127,8 @@ mod tests {
     #[test]
     fn debug_hides_the_password() {
         let p = Password::parse("hunter2hunter2").unwrap();
-        assert!(!format!("{p:?}").contains("hunter"));
+        assert_eq!(format!("{p:?}"), "Password([redacted])");
+        assert_eq!(format!("{:?}", p.as_login()), "LoginPassword([redacted])");
+        assert_eq!(p.as_login().expose(), "hunter2hunter2");
     }
 }
