@@ -195,7 +195,10 @@ both_stores! {
 async fn probes_are_never_rate_limited() {
     let app = spawn_app(Backend::Embedded).await;
     let burst = |path: &'static str| {
-        let requests = (0..400).map(|_| app.client.get(app.url(path)).send());
+        // A client per burst: reusing the last burst's pooled connections races the server
+        // closing them as idle (a reset, seen when the machine was loaded).
+        let client = reqwest::Client::new();
+        let requests: Vec<_> = (0..400).map(|_| client.get(app.url(path)).send()).collect();
         async move {
             futures::future::join_all(requests)
                 .await
