@@ -66,6 +66,10 @@ pub const TEAMS: &[&str] = &[
 /// through a rename.
 pub const AUDIT: &[&str] = &["audit.after_change"];
 
+/// The pause point of the MongoDB reconciler: after it has read what owns the tenant
+/// collections and before it drops the ones nothing owns (a test creates an organization there).
+pub const RECONCILE: &[&str] = &["reconcile.after_reads"];
+
 /// Marker printed on stderr when a crash point is reached.
 pub const REACHED: &str = "FAILPOINT REACHED:";
 
@@ -83,7 +87,13 @@ impl Failpoints {
                 None => (entry, Action::Hang),
                 Some((name, pause)) => (name.trim(), Action::Pause(parse_pause(pause.trim())?)),
             };
-            let known = || ALL.iter().chain(LAYOUT).chain(TEAMS).chain(AUDIT);
+            let known = || {
+                ALL.iter()
+                    .chain(LAYOUT)
+                    .chain(TEAMS)
+                    .chain(AUDIT)
+                    .chain(RECONCILE)
+            };
             if !known().any(|k| *k == name) {
                 let known: Vec<&str> = known().copied().collect();
                 return Err(format!(
@@ -185,6 +195,7 @@ mod tests {
         );
         assert!(Failpoints::parse("create.after_admn=5ms").is_err());
         assert!(Failpoints::parse("layout.after_copy").is_ok());
+        assert!(Failpoints::parse("reconcile.after_reads=5ms").is_ok());
     }
 
     #[test]

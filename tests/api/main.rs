@@ -32,6 +32,7 @@ mod multi_instance;
 mod ops;
 mod orgs;
 mod outage;
+mod reconcile_race;
 mod rename_large;
 mod security;
 mod sessions;

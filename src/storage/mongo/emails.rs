@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 
-use futures::TryStreamExt;
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 use mongodb::Collection;
 
@@ -39,16 +38,11 @@ impl MongoStore {
         &self,
         email: &str,
     ) -> Result<Option<Account>, StoreError> {
-        let Some(entry) = self
-            .run(
-                "find account email",
-                self.account_emails().find_one(doc! { "_id": email }),
-            )
+        let entries = self.account_emails();
+        let Some(account_id) = self
+            .pointer("find account email", &entries, email, "account_id")
             .await?
         else {
-            return Ok(None);
-        };
-        let Ok(account_id) = entry.get_str("account_id") else {
             return Ok(None);
         };
         Ok(self
@@ -106,40 +100,44 @@ impl MongoStore {
         .map(drop)
     }
 
-    /// Every entry (email → account id, made at) and every account (id → email, made at).
-    async fn emails_and_accounts(&self) -> Result<(Entries, Entries), StoreError> {
-        let read = |collection: Collection<Document>, field: &'static str| async move {
-            let mut cursor = collection
-                .find(doc! {})
-                .projection(doc! { field: 1, "created_at": 1 })
-                .await?;
-            let mut map = Entries::new();
-            while let Some(d) = cursor.try_next().await? {
-                if let (Ok(key), Ok(value)) = (d.get_str("_id"), d.get_str(field)) {
-                    let made = d.get_datetime("created_at").ok().copied();
-                    map.insert(key.to_owned(), (value.to_owned(), made));
-                }
+    /// `_id` → (`field`, `created_at`) across `collection`, read as a stream.
+    async fn pairs(
+        &self,
+        what: &str,
+        collection: &Collection<Document>,
+        field: &str,
+    ) -> Result<Entries, StoreError> {
+        let mut map = Entries::new();
+        let fields = doc! { field: 1, "created_at": 1 };
+        self.scan(what, collection, doc! {}, fields, |d| {
+            if let (Ok(key), Ok(value)) = (d.get_str("_id"), d.get_str(field)) {
+                let made = d.get_datetime("created_at").ok().copied();
+                map.insert(key.to_owned(), (value.to_owned(), made));
             }
-            Ok::<_, mongodb::error::Error>(map)
-        };
-        let entries = self
-            .run_scan(
-                "read account emails",
-                read(self.account_emails(), "account_id"),
-            )
-            .await?;
-        let accounts = self
-            .run_scan("read accounts", read(self.admins(), "email"))
-            .await?;
-        Ok((entries, accounts))
+        })
+        .await?;
+        Ok(map)
+    }
+
+    /// Every account: id → (email, made at). The reconciler reads it once a pass, for the
+    /// teams' sweep and the email index's.
+    pub(super) async fn accounts_by_id(&self) -> Result<Entries, StoreError> {
+        self.pairs("read accounts", &self.admins(), "email").await
+    }
+
+    /// Every entry of the index: email → (account id, made at).
+    async fn email_entries(&self) -> Result<Entries, StoreError> {
+        self.pairs("read account emails", &self.account_emails(), "account_id")
+            .await
     }
 
     /// Indexes the accounts that have no entry (made before the index, or by an instance of an
     /// earlier version); how many it indexed. One whose email another account's entry holds
     /// is left for the sweep, which frees stale entries first.
     pub(super) async fn index_emails(&self) -> Result<u64, StoreError> {
-        let (entries, accounts) = self.emails_and_accounts().await?;
-        self.index_missing(&entries, &accounts).await
+        let accounts = self.accounts_by_id().await?;
+        self.index_missing(&self.email_entries().await?, &accounts)
+            .await
     }
 
     async fn index_missing(
@@ -159,13 +157,16 @@ impl MongoStore {
 
     /// Entries whose account is gone or has another email, once older than the grace period
     /// (a create or accept in flight has its entry before its account), are deleted; then
-    /// accounts without an entry are indexed.
+    /// accounts without an entry are indexed. `accounts`: every account, read before the
+    /// entries (an account made since has an entry newer than the grace period, so it is
+    /// neither freed nor missed).
     pub(super) async fn sweep_emails(
         &self,
+        accounts: &Entries,
         cutoff: BsonDateTime,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
-        let (mut entries, accounts) = self.emails_and_accounts().await?;
+        let mut entries = self.email_entries().await?;
         let stale: Vec<(String, String)> = entries
             .iter()
             .filter(|(email, (account_id, made))| {
@@ -181,7 +182,7 @@ impl MongoStore {
                 "released the email of missing account {account_id}"
             ));
         }
-        let indexed = self.index_missing(&entries, &accounts).await?;
+        let indexed = self.index_missing(&entries, accounts).await?;
         if indexed > 0 {
             report
                 .repaired
@@ -192,7 +193,8 @@ impl MongoStore {
 
     /// Accounts without their entry, and entries without their account (empty when consistent).
     pub(super) async fn email_problems(&self) -> Result<Vec<String>, StoreError> {
-        let (entries, accounts) = self.emails_and_accounts().await?;
+        let accounts = self.accounts_by_id().await?;
+        let entries = self.email_entries().await?;
         let mut problems = Vec::new();
         for (id, (email, _)) in &accounts {
             if entries.get(email).map(|(holder, _)| holder) != Some(id) {
@@ -209,4 +211,4 @@ impl MongoStore {
 }
 
 /// `_id` → (the other field, `created_at`): entries by email, or accounts by id.
-type Entries = HashMap<String, (String, Option<BsonDateTime>)>;
+pub(super) type Entries = HashMap<String, (String, Option<BsonDateTime>)>;

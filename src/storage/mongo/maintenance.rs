@@ -184,18 +184,24 @@ impl Maintenance for MongoStore {
         self.finish_renames(cutoff, &mut report).await?;
         self.settle_accepts(cutoff, &mut report).await?;
         self.sweep_deleted_tenants(cutoff, &mut report).await?;
+        // Before the organizations are read (see `remove_orphans`).
+        let collections = self.tenant_collections().await?;
         let owners = self.owners().await?;
         self.release_unused_reservations(&owners, cutoff, &mut report)
             .await?;
-        self.remove_orphans(&owners, &mut report).await?;
-        self.sweep_teams(&owners, cutoff, &mut report).await?;
-        // After the teams' sweep, which deletes accounts: their entries are freed here.
-        self.sweep_emails(cutoff, &mut report).await?;
+        self.remove_orphans(collections, &owners, &mut report)
+            .await?;
+        // Read once for both sweeps. After the teams' sweep, which deletes accounts (and drops
+        // them from `accounts`): their entries are freed by the email sweep.
+        let mut accounts = self.accounts_by_id().await?;
+        self.sweep_teams(&owners, &mut accounts, cutoff, &mut report)
+            .await?;
+        self.sweep_emails(&accounts, cutoff, &mut report).await?;
         self.sweep_api_keys(&owners, cutoff, &mut report).await?;
         // Last: every interrupted change is finished or undone by now, so a staged event's
         // check sees how it ended.
         self.settle_audit(cutoff, &mut report).await?;
-        self.expire_records(&owners, now).await?;
+        self.expire_records(&owners, now, cutoff).await?;
         Ok(report)
     }
 

@@ -37,7 +37,7 @@ use std::future::IntoFuture;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mongodb::bson::Document;
+use mongodb::bson::{doc, Document};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database};
 
@@ -192,6 +192,22 @@ impl MongoStore {
         fut: impl IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> Result<T, StoreError> {
         self.run_within(self.timeout, what, fut).await
+    }
+
+    /// The string `field` of the document `{_id: key}` of `collection`: the first of the two
+    /// reads by `_id` behind a lookup through an index collection (an organization by its
+    /// slug's reservation, an account by its email's entry). `None` when there is no entry.
+    pub(super) async fn pointer(
+        &self,
+        what: &str,
+        collection: &Collection<Document>,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let entry = self
+            .run(what, collection.find_one(doc! { "_id": key }))
+            .await?;
+        Ok(entry.and_then(|e| e.get_str(field).ok().map(str::to_owned)))
     }
 
     /// Like [`MongoStore::run`] with ten store timeouts: for a scan or a bulk write of a

@@ -37,17 +37,12 @@ impl Organizations for MongoStore {
         // the reservation of its slug from before its insert until after its purge (renames
         // claim the new slug before the switch and release the old one after), which
         // `consistency_problems` checks; the organization is checked to bear the slug still.
-        let Some(reservation) = self
-            .run(
-                "find reservation",
-                self.reservations()
-                    .find_one(doc! { "_id": format!("slug:{slug}") }),
-            )
+        let key = format!("slug:{slug}");
+        let reservations = self.reservations();
+        let Some(owner) = self
+            .pointer("find reservation", &reservations, &key, "organization_id")
             .await?
         else {
-            return Ok(None);
-        };
-        let Ok(owner) = reservation.get_str("organization_id") else {
             return Ok(None);
         };
         Ok(self
@@ -408,19 +403,22 @@ impl MongoStore {
         if elsewhere {
             return Ok(());
         }
-        let account = self.account_by_id(account_id).await?;
         self.run(
             "delete refresh tokens",
             self.refresh().delete_many(doc! { "admin_id": account_id }),
         )
         .await?;
-        self.run(
-            "delete account",
-            self.admins().delete_one(doc! { "_id": account_id }),
-        )
-        .await?;
+        // The deleted document names the email to free: no read before the delete.
+        let account = self
+            .run(
+                "delete account",
+                self.admins()
+                    .find_one_and_delete(doc! { "_id": account_id }),
+            )
+            .await?;
         // After the account: an account never lacks its entry.
-        if let Some(email) = account.as_ref().map(|a| a.email.as_str()).or(claimed) {
+        let email = account.as_ref().and_then(|a| a.get_str("email").ok());
+        if let Some(email) = email.or(claimed) {
             self.release_email(email, account_id).await?;
         }
         Ok(())

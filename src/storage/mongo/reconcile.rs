@@ -34,10 +34,29 @@ impl MongoStore {
         .await
     }
 
+    /// Streams the documents of `collection` matching `filter`, with only `fields`, to `visit`:
+    /// how the sweeps read a collection without holding all of it (or sending every id back in
+    /// a `$nin`, which outgrows a BSON document at about half a million organizations).
+    pub(super) async fn scan(
+        &self,
+        what: &str,
+        collection: &Collection<Document>,
+        filter: Document,
+        fields: Document,
+        mut visit: impl FnMut(Document),
+    ) -> Result<(), StoreError> {
+        self.run_scan(what, async {
+            let mut cursor = collection.find(filter).projection(fields).await?;
+            while let Some(d) = cursor.try_next().await? {
+                visit(d);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Deletes the documents of `collection` matching `filter` that `orphan` (given the
-    /// `fields` read) says belong to nothing, in batches by `_id`; how many it deleted. A stream,
-    /// so neither the query nor memory holds every organization's or account's id: a `$nin` of
-    /// them outgrows a BSON document (16 MB) at about half a million organizations.
+    /// `fields` read) says belong to nothing; how many it deleted.
     pub(super) async fn sweep(
         &self,
         what: &str,
@@ -46,20 +65,25 @@ impl MongoStore {
         fields: Document,
         orphan: impl Fn(&Document) -> bool,
     ) -> Result<u64, StoreError> {
-        let orphans: Vec<Bson> = self
-            .run_scan(what, async {
-                let mut cursor = collection.find(filter).projection(fields).await?;
-                let mut orphans = Vec::new();
-                while let Some(d) = cursor.try_next().await? {
-                    if orphan(&d) {
-                        orphans.extend(d.get("_id").cloned());
-                    }
-                }
-                Ok(orphans)
-            })
-            .await?;
+        let mut orphans = Vec::new();
+        self.scan(what, collection, filter, fields, |d| {
+            if orphan(&d) {
+                orphans.extend(d.get("_id").cloned());
+            }
+        })
+        .await?;
+        self.delete_ids(what, collection, &orphans).await
+    }
+
+    /// Deletes the documents of `collection` with these `_id`s, in batches; how many it deleted.
+    pub(super) async fn delete_ids(
+        &self,
+        what: &str,
+        collection: &Collection<Document>,
+        ids: &[Bson],
+    ) -> Result<u64, StoreError> {
         let mut deleted = 0;
-        for batch in orphans.chunks(SWEEP_BATCH) {
+        for batch in ids.chunks(SWEEP_BATCH) {
             deleted += self
                 .run(
                     what,
@@ -162,19 +186,13 @@ impl MongoStore {
     /// What the sweeps need to know of every organization, read as a stream of a few fields.
     pub(super) async fn owners(&self) -> Result<Owners, StoreError> {
         let mut owners = Owners::default();
-        self.run_scan("read organizations", async {
-            let mut cursor = self
-                .orgs()
-                .find(doc! {})
-                .projection(doc! {
-                    "slug": 1, "skeleton": 1, "pending": 1, "state": 1, "collection_name": 1,
-                })
-                .await?;
-            while let Some(org) = cursor.try_next().await? {
-                owners.add(&org);
-            }
-            Ok(())
-        })
+        self.scan(
+            "read organizations",
+            &self.orgs(),
+            doc! {},
+            doc! { "slug": 1, "skeleton": 1, "pending": 1, "state": 1, "collection_name": 1 },
+            |org| owners.add(&org),
+        )
         .await?;
         Ok(owners)
     }
@@ -187,27 +205,22 @@ impl MongoStore {
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
         // Only the unused ones are kept: the others are most reservations there are.
-        let unused: Vec<(String, String)> = self
-            .run_scan("find old reservations", async {
-                let mut cursor = self
-                    .reservations()
-                    .find(doc! { "created_at": { "$lt": cutoff } })
-                    .projection(doc! { "organization_id": 1 })
-                    .await?;
-                let mut unused = Vec::new();
-                while let Some(res) = cursor.try_next().await? {
-                    let key = res.get_str("_id").unwrap_or_default();
-                    if key.starts_with(DELETED_PREFIX) {
-                        continue; // `sweep_deleted_tenants` owns tombstones
-                    }
-                    let owner = res.get_str("organization_id").unwrap_or_default();
-                    if !owners.holds(owner, key) {
-                        unused.push((key.to_owned(), owner.to_owned()));
-                    }
+        let mut unused = Vec::new();
+        self.scan(
+            "find old reservations",
+            &self.reservations(),
+            doc! { "created_at": { "$lt": cutoff } },
+            doc! { "organization_id": 1 },
+            |res| {
+                let key = res.get_str("_id").unwrap_or_default();
+                let owner = res.get_str("organization_id").unwrap_or_default();
+                // `sweep_deleted_tenants` owns tombstones.
+                if !key.starts_with(DELETED_PREFIX) && !owners.holds(owner, key) {
+                    unused.push((key.to_owned(), owner.to_owned()));
                 }
-                Ok(unused)
-            })
-            .await?;
+            },
+        )
+        .await?;
         for (key, owner) in unused {
             self.release(&key, &owner).await?;
             report.repaired.push(format!("released reservation {key}"));
@@ -216,30 +229,32 @@ impl MongoStore {
     }
 
     /// Tenant collections nothing owns or claims (accounts and memberships nothing owns are
-    /// `sweep_teams`'s).
+    /// `sweep_teams`'s). `collections` must be listed before `owners` was read: a create claims
+    /// its slug and inserts its organization before it makes its collection, so every
+    /// collection in an earlier list that belongs to something shows in the later reads. Listed
+    /// after them, an organization created in between had a collection and no owner in sight,
+    /// and lost its collection (seen under load with three instances).
     pub(super) async fn remove_orphans(
         &self,
+        collections: Vec<String>,
         owners: &Owners,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
-        let claimed: HashSet<String> = self
-            .run_scan("find slug claims", async {
-                let mut cursor = self
-                    .reservations()
-                    .find(doc! { "_id": { "$regex": "^slug:" } })
-                    .projection(doc! { "_id": 1 })
-                    .await?;
-                let mut claimed = HashSet::new();
-                while let Some(r) = cursor.try_next().await? {
-                    if let Some(slug) = r.get_str("_id").ok().and_then(|k| k.strip_prefix("slug:"))
-                    {
-                        claimed.insert(format!("org_{slug}"));
-                    }
+        let mut claimed = HashSet::new();
+        self.scan(
+            "find slug claims",
+            &self.reservations(),
+            doc! { "_id": { "$regex": "^slug:" } },
+            doc! { "_id": 1 },
+            |r| {
+                if let Some(slug) = r.get_str("_id").ok().and_then(|k| k.strip_prefix("slug:")) {
+                    claimed.insert(format!("org_{slug}"));
                 }
-                Ok(claimed)
-            })
-            .await?;
-        for collection in self.tenant_collections().await? {
+            },
+        )
+        .await?;
+        self.failpoints.reached("reconcile.after_reads").await;
+        for collection in collections {
             if !owners.collections.contains(&collection) && !claimed.contains(&collection) {
                 self.drop_collection(&collection).await?;
                 report
@@ -292,11 +307,15 @@ impl MongoStore {
     }
 
     /// Refresh tokens that expired or whose organization is gone, finished idempotency
-    /// records, and throttle windows long over (no window is longer than a day).
+    /// records, and throttle windows long over (no window is longer than a day). A token is
+    /// judged by its organization only once issued before `cutoff`: `owners` was read at the
+    /// start of the pass, and an organization created since, whose admin has logged in, is not
+    /// in it. (Spend and revocation markers carry no issue time; they go when they expire.)
     pub(super) async fn expire_records(
         &self,
         owners: &Owners,
         now: chrono::DateTime<chrono::Utc>,
+        cutoff: BsonDateTime,
     ) -> Result<(), StoreError> {
         self.run(
             "expire refresh tokens",
@@ -307,7 +326,7 @@ impl MongoStore {
         self.sweep(
             "delete refresh tokens of deleted organizations",
             &self.refresh(),
-            doc! { "organization_id": { "$exists": true } },
+            doc! { "organization_id": { "$exists": true }, "issued_at": { "$lt": cutoff } },
             doc! { "organization_id": 1 },
             |t| !owners.has(t.get_str("organization_id").unwrap_or_default()),
         )

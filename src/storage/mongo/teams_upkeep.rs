@@ -4,11 +4,11 @@
 
 use std::collections::HashSet;
 
-use futures::TryStreamExt;
-use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
+use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document};
 use mongodb::Collection;
 
 use super::codec::{bson_time, chrono_time, membership_key};
+use super::emails::Entries;
 use super::reconcile::Owners;
 use super::MongoStore;
 use crate::domain::MemberRole;
@@ -152,30 +152,37 @@ impl MongoStore {
     /// Accounts with no membership (a crash between a removal and the account's deletion, or
     /// an account a create or accept made before it crashed) and memberships whose account or
     /// organization is gone, once older than the grace period.
+    /// `accounts` is every account read at the start of the pass; the accounts deleted here
+    /// leave it, so the email sweep after this frees their entries.
     pub(super) async fn sweep_teams(
         &self,
         owners: &Owners,
+        accounts: &mut Entries,
         cutoff: BsonDateTime,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
         let members = self
             .ids("list member accounts", &self.memberships(), "account_id")
             .await?;
+        let unattached: Vec<String> = accounts
+            .iter()
+            .filter(|(id, (_, made))| {
+                made.is_some_and(|m| m < cutoff) && !members.contains(id.as_str())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let ids: Vec<Bson> = unattached.iter().cloned().map(Bson::String).collect();
         let orphans = self
-            .sweep(
-                "delete accounts without membership",
-                &self.admins(),
-                doc! { "created_at": { "$lt": cutoff } },
-                doc! { "_id": 1 },
-                |a| !members.contains(a.get_str("_id").unwrap_or_default()),
-            )
+            .delete_ids("delete accounts without membership", &self.admins(), &ids)
             .await?;
+        for id in &unattached {
+            accounts.remove(id);
+        }
         if orphans > 0 {
             report
                 .repaired
                 .push(format!("deleted {orphans} accounts without membership"));
         }
-        let accounts = self.ids("list accounts", &self.admins(), "_id").await?;
         let stale = self
             .sweep(
                 "delete orphan memberships",
@@ -184,7 +191,7 @@ impl MongoStore {
                 doc! { "organization_id": 1, "account_id": 1 },
                 |m| {
                     !owners.has(m.get_str("organization_id").unwrap_or_default())
-                        || !accounts.contains(m.get_str("account_id").unwrap_or_default())
+                        || !accounts.contains_key(m.get_str("account_id").unwrap_or_default())
                 },
             )
             .await?;
@@ -203,19 +210,13 @@ impl MongoStore {
         collection: &Collection<Document>,
         field: &str,
     ) -> Result<HashSet<String>, StoreError> {
-        self.run_scan(what, async {
-            let mut cursor = collection
-                .find(doc! {})
-                .projection(doc! { field: 1 })
-                .await?;
-            let mut ids = HashSet::new();
-            while let Some(d) = cursor.try_next().await? {
-                if let Ok(id) = d.get_str(field) {
-                    ids.insert(id.to_owned());
-                }
+        let mut ids = HashSet::new();
+        self.scan(what, collection, doc! {}, doc! { field: 1 }, |d| {
+            if let Ok(id) = d.get_str(field) {
+                ids.insert(id.to_owned());
             }
-            Ok(ids)
         })
-        .await
+        .await?;
+        Ok(ids)
     }
 }
