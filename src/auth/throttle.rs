@@ -241,7 +241,9 @@ mod tests {
         }
         match throttle.attempt(&store, email, a).await {
             Err(ApiError::TooManyRequests { retry_after }) => {
-                assert!((899..=900).contains(&retry_after), "{retry_after}")
+                // The rest of the 900 s window: the attempts before took some of it (seconds,
+                // once, on a loaded machine). `retry_after` itself is tested exactly above.
+                assert!((840..=900).contains(&retry_after), "{retry_after}")
             }
             other => panic!("expected 429, got {other:?}"),
         }
