@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 
 use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document};
-use mongodb::Collection;
 
 use super::codec::{bson_time, chrono_time, membership_key};
 use super::emails::Entries;
@@ -161,23 +160,35 @@ impl MongoStore {
         cutoff: BsonDateTime,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
-        let members = self
-            .ids("list member accounts", &self.memberships(), "account_id")
-            .await?;
-        let unattached: Vec<String> = accounts
-            .iter()
-            .filter(|(id, (_, made))| {
-                made.is_some_and(|m| m < cutoff) && !members.contains(id.as_str())
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        let ids: Vec<Bson> = unattached.iter().cloned().map(Bson::String).collect();
+        let mut members = HashSet::new();
+        let fields = doc! { "account_id": 1 };
+        self.scan(
+            "list member accounts",
+            &self.memberships(),
+            doc! {},
+            fields,
+            |m| {
+                if let Ok(id) = m.get_str("account_id") {
+                    members.insert(id.to_owned());
+                }
+            },
+        )
+        .await?;
+        let mut unattached = Vec::new();
+        accounts.retain(|id, (_, made)| {
+            let attached = !made.is_some_and(|m| m < cutoff) || members.contains(id);
+            if !attached {
+                unattached.push(Bson::String(id.clone()));
+            }
+            attached
+        });
         let orphans = self
-            .delete_ids("delete accounts without membership", &self.admins(), &ids)
+            .delete_ids(
+                "delete accounts without membership",
+                &self.admins(),
+                &unattached,
+            )
             .await?;
-        for id in &unattached {
-            accounts.remove(id);
-        }
         if orphans > 0 {
             report
                 .repaired
@@ -201,22 +212,5 @@ impl MongoStore {
                 .push(format!("deleted {stale} orphan memberships"));
         }
         Ok(())
-    }
-
-    /// The values of `field` across `collection`, read as a stream.
-    async fn ids(
-        &self,
-        what: &str,
-        collection: &Collection<Document>,
-        field: &str,
-    ) -> Result<HashSet<String>, StoreError> {
-        let mut ids = HashSet::new();
-        self.scan(what, collection, doc! {}, doc! { field: 1 }, |d| {
-            if let Ok(id) = d.get_str(field) {
-                ids.insert(id.to_owned());
-            }
-        })
-        .await?;
-        Ok(ids)
     }
 }
